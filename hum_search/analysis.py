@@ -1,0 +1,93 @@
+"""The analyzer: audio in, stored features out (songs) or search features out (queries).
+
+``current_spec()`` names everything that gives the stored features their meaning; stores record it
+and refuse to open with code whose spec differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import melody, pitch
+from .audio import AudioSource, decode, describe, resample
+from .errors import NoMelodyError
+from .store.base import IndexSpec, MelodyFeatures
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MELODY_MODEL = "salience-melody-v1"  # pitch.py tracker (SONG preset) + melody.py segment vectors
+SOUND_MODEL = "panns-cnn14-32k"  # hum_search.sound.MODEL_NAME (kept here so specs need no torch)
+SOUND_DIM = 2048
+SOUND_SAMPLE_RATE = 32_000
+MAX_QUERY_S = 60.0  # longer recordings are cut to their first minute
+
+
+def current_spec() -> IndexSpec:
+    return IndexSpec(format_version=FORMAT_VERSION, melody_model=MELODY_MODEL, melody_dim=melody.MELODY_DIM,
+                     melody_params=melody.params(), sound_model=SOUND_MODEL, sound_dim=SOUND_DIM)
+
+
+@dataclass
+class SongAnalysis:
+    duration_s: float
+    melody: MelodyFeatures
+    sound: np.ndarray | None = None
+
+
+def song_melody(y_16k: np.ndarray) -> MelodyFeatures:
+    """The predominant melody of a (polyphonic) song at pitch.SAMPLE_RATE, as stored features."""
+    contour = melody.contour_from_f0(pitch.track(y_16k, pitch.SONG))
+    return melody.song_segments(contour)
+
+
+def analyze_song(source: AudioSource, *, max_duration_s: float | None = None, sound_embedder=None) -> SongAnalysis:
+    """Decode once, then extract the melody (and the sound embedding when an embedder is given)."""
+    audio = decode(source, sr=SOUND_SAMPLE_RATE if sound_embedder is not None else pitch.SAMPLE_RATE,
+                   max_seconds=max_duration_s)
+    mel = song_melody(resample(audio.samples, audio.sr, pitch.SAMPLE_RATE))
+    sound = None
+    if sound_embedder is not None:
+        sound = sound_embedder.embed(resample(audio.samples, audio.sr, SOUND_SAMPLE_RATE))
+    return SongAnalysis(duration_s=audio.duration_s, melody=mel, sound=sound)
+
+
+@dataclass
+class QueryAnalysis:
+    duration_s: float
+    contour: np.ndarray  # trimmed hum contour (MIDI pitch, NaN = unvoiced) at melody.CONTOUR_FPS
+    contour_offset_s: float  # where the trimmed contour starts in the recording
+    windows: melody.QueryWindows
+    voiced_s: float
+    audio_32k: np.ndarray | None = None  # kept for the sound channel
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+def analyze_query(source: AudioSource, *, keep_audio_for_sound: bool = False, melody_required: bool = True) -> QueryAnalysis:
+    """Decode a hum and compute its pitch contour and query windows.
+
+    Raises NoMelodyError when less than melody.MIN_VOICED_S of pitched sound is heard (and
+    ``melody_required``), with a message telling the person to hum longer."""
+    t0 = time.perf_counter()
+    audio = decode(source, sr=SOUND_SAMPLE_RATE if keep_audio_for_sound else pitch.SAMPLE_RATE,
+                   max_seconds=MAX_QUERY_S, truncate=True)
+    y = resample(audio.samples, audio.sr, pitch.SAMPLE_RATE)
+    y32 = resample(audio.samples, audio.sr, SOUND_SAMPLE_RATE) if keep_audio_for_sound else None
+    t1 = time.perf_counter()
+    contour = melody.contour_from_f0(pitch.track(y, pitch.HUM))
+    trimmed, first = melody.trim(contour)
+    voiced = melody.voiced_seconds(trimmed)
+    if melody_required and voiced < melody.MIN_VOICED_S:
+        raise NoMelodyError(
+            f"only {voiced:.1f} s of humming was heard in {describe(source)} (at least {melody.MIN_VOICED_S:.0f} s needed)",
+            "hum or sing the tune for at least 5 seconds, close to the microphone",
+        )
+    windows = melody.query_windows(trimmed)
+    t2 = time.perf_counter()
+    return QueryAnalysis(duration_s=audio.duration_s, contour=trimmed, contour_offset_s=first / melody.CONTOUR_FPS,
+                         windows=windows, voiced_s=voiced, audio_32k=y32,
+                         timing_ms={"decode": 1e3 * (t1 - t0), "features": 1e3 * (t2 - t1)})

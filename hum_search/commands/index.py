@@ -1,0 +1,176 @@
+"""``hum-search index DIR...`` (also ``python -m indexer DIR...``): index the audio files under the
+folders. The work is done by ``hum_search.indexing``; this module parses, prints and exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_device_arg, add_store_arg, non_negative_int, positive_int, settings_from_args, stderr
+
+DESCRIPTION = """\
+Index the audio files (wav, mp3, flac, ogg, opus, m4a/aac, webm, aiff) under each DIR, recursively,
+into the store. Title, artist, album and genre come from the files' tags; without a genre tag the
+name of the file's folder is the genre (not for files directly in DIR).
+
+Only new and changed files are analysed: a file whose size and modification time are unchanged is
+skipped without being read. A song's id is the hash of its bytes, so a moved or renamed file is
+updated in place (not analysed again) and a second copy of a file is reported as a duplicate and
+skipped. Interrupted runs (Ctrl-C, a crash, SIGKILL) lose at most the last few songs: run the same
+command again to finish.
+
+Files that cannot be used (corrupt, truncated, empty, not audio, unreadable, too long) are reported
+as "PATH: reason", appended to the failure report (--failures-file) and skipped; the others are
+indexed. Files deleted from disk stay in the index unless --prune is given; `hum-search remove`
+takes single songs out."""
+
+EPILOG = """\
+exit status: 0 every file was indexed, unchanged, moved or a duplicate; 1 some files failed (the
+others were indexed; see the failure report); 2 nothing could be done (no such folder, store
+unusable, ...); 130 interrupted (what was analysed is kept).
+
+Environment: HUM_SEARCH_STORE, HUM_SEARCH_WORKERS, HUM_SEARCH_DEVICE, HUM_SEARCH_MAX_DURATION_S,
+HUM_SEARCH_PANNS_CHECKPOINT (see README.md)."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("index", help="index the audio files under folders (new and changed files only)",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="folder to index (or a single audio file)")
+    add_store_arg(p)
+    p.add_argument("--workers", "-j", type=non_negative_int, default=None, metavar="N",
+                   help="feature-extraction processes (default: $HUM_SEARCH_WORKERS, else the number of CPU "
+                        "cores; 0 = in this process)")
+    add_device_arg(p)
+    p.add_argument("--no-sound", action="store_true",
+                   help="skip the PANNs sound embeddings (melody only; faster on a CPU)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--continue-on-error", dest="stop_on_error", action="store_false", default=False,
+                   help="report files that fail and go on with the others (default)")
+    g.add_argument("--stop-on-error", dest="stop_on_error", action="store_true",
+                   help="stop at the first file that fails (what was indexed is kept)")
+    p.add_argument("--failures-file", metavar="PATH", default=None,
+                   help="append failed files (time, path, reason; tab-separated) here (default: "
+                        "index-failures.tsv in the store folder, or ./hum-search-failures.tsv for Elasticsearch)")
+    p.add_argument("--force", action="store_true", help="analyse every file again, even unchanged ones")
+    p.add_argument("--prune", action="store_true",
+                   help="also remove from the index the songs whose files under DIR no longer exist "
+                        "(a DIR in which no audio file is found is left alone)")
+    p.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                   help="songs per store write (default: 8; a write also happens every 2 s)")
+    g2 = p.add_mutually_exclusive_group()
+    g2.add_argument("--progress", dest="progress", action="store_true", default=None,
+                    help="show the progress bar even when stderr is not a terminal")
+    g2.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import indexing
+    from ..analysis import current_spec
+    from ..store import open_store
+
+    settings = settings_from_args(args)
+    indexing.check_roots(args.dirs)  # before creating a store for a mistyped folder
+    store = open_store(settings.store, current_spec(), create=True, settings=settings)
+    try:
+        embedder = None
+        if args.no_sound:
+            stderr("sound channel off (--no-sound): melody only")
+        else:
+            embedder, line = indexing.load_sound_embedder(settings, device=settings.device)
+            if line:
+                stderr(line)
+        failures_file = args.failures_file or str(indexing.default_failures_file(settings.store))
+        printer = _Printer(show_bar=sys.stderr.isatty() if args.progress is None else args.progress)
+        print(f"indexing {', '.join(args.dirs)} into {store.location} ({store.kind} store"
+              f"{', sound embeddings on ' + embedder.device if embedder is not None else ''})", flush=True)
+        try:
+            report = indexing.index_paths(
+                store, args.dirs, settings=settings, workers=settings.workers, sound_embedder=embedder,
+                progress=printer, stop_on_error=args.stop_on_error, force=args.force, prune=args.prune,
+                failures_file=failures_file,
+                batch_size=args.batch_size or indexing.DEFAULT_BATCH_SIZE)
+        except indexing.IndexInterrupted as e:
+            printer.close()
+            print_summary(e.report)
+            stderr("interrupted: the songs analysed so far are in the index; run the same command again to finish")
+            return 130
+        finally:
+            printer.close()
+        print_summary(report)
+        return report.exit_code
+    finally:
+        store.close()
+
+
+class _Printer:
+    """Progress callback: a tqdm bar on stderr (with ETA) and one stdout line per failed file,
+    duplicate and warning."""
+
+    def __init__(self, show_bar: bool):
+        self.show_bar = show_bar
+        self.bar = None
+
+    def __call__(self, ev) -> None:
+        from ..indexing import DUPLICATE, FAILED
+
+        if ev.outcome is None:
+            r = ev.report
+            print(f"{r.files} audio files: {r.unchanged} unchanged, {ev.total} to check"
+                  + (f" with {r.workers} worker processes" if r.workers else ""), flush=True)
+            if self.show_bar and ev.total:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=ev.total, unit="file", file=sys.stderr, dynamic_ncols=True,
+                                smoothing=0.1, desc="indexing")
+            return
+        o = ev.outcome
+        lines = []
+        if o.status == FAILED:
+            lines.append(failure_line(o.path, o.detail or "failed"))
+        elif o.status == DUPLICATE:
+            lines.append(f"{o.path}: {o.detail} (skipped)")
+        lines += [f"{o.path}: warning: {w}" for w in o.warnings]
+        for line in lines:
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stdout)
+            else:
+                print(line, flush=True)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def failure_line(path: str, reason: str) -> str:
+    """``PATH: reason``, without naming the path twice when the reason starts with it."""
+    if reason.startswith(path + " "):
+        reason = reason[len(path) + 1:]
+    return f"{path}: {reason}"
+
+
+def print_summary(r) -> None:
+    from ._common import mmss
+
+    parts = [f"indexed {r.indexed}", f"unchanged {r.unchanged}", f"moved {len(r.moved)}",
+             f"duplicates {len(r.duplicates)}", f"failed {len(r.failed)}"]
+    if r.pruned:
+        parts.append(f"pruned {len(r.pruned)}")
+    if r.not_processed:
+        parts.append(f"not processed {r.not_processed}")
+    print(f"{', '.join(parts)} (of {r.files} files) in {mmss(r.seconds)} ({r.seconds:.1f} s): "
+          f"{r.songs_per_hour:.0f} songs/hour", flush=True)
+    if r.sound and r.indexed:
+        print(f"sound embeddings: {r.sound_seconds:.1f} s of PANNs in this process, "
+              f"melody analysis: {r.analysis_seconds:.1f} s in the workers", flush=True)
+    if r.failed and r.failures_file:
+        print(f"failed files are listed in {r.failures_file}", flush=True)

@@ -1,0 +1,160 @@
+"""``hum-search query FILE...``: find the songs that recordings (hums, or with ``--mode sound`` any
+audio) match. All files go through one Searcher, so the store and models are loaded once."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ._common import (
+    add_device_arg,
+    add_mode_arg,
+    add_search_args,
+    add_store_arg,
+    json_line,
+    mmss,
+    one_line,
+    open_search_store,
+    settings_from_args,
+    song_label,
+    stderr,
+)
+
+log = logging.getLogger(__name__)
+
+EPILOG = """\
+--json prints exactly one line per FILE, in order:
+  {"query": FILE, "mode": ..., "confident": bool, "results": [{"rank", "song_id", "title", "artist",
+   "genre", "path", "score", "match_start_s", "match_end_s"}, ...],
+   "timing_ms": {"decode", "features", "search", "rerank", "total"}}
+or, for a file that could not be searched, {"query": FILE, "error": "<cause. Fix: ...>", "results": []}.
+
+exit status: 0 every file was searched; 1 some files could not be searched (the others were);
+2 nothing could be searched (no index, sound model unavailable, ...)."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "query", help="find the songs that hummed recordings match",
+        description="Search the index with one or more recordings: hum or sing a tune (--mode hum, the default), "
+                    "or any audio for songs that sound alike (--mode sound, needs the PANNs model). Results say "
+                    "where in each song the hum matches.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio file (wav, mp3, flac, ogg, m4a, webm, ...)")
+    add_search_args(p)
+    add_mode_arg(p)
+    add_store_arg(p)
+    add_device_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    store = open_search_store(settings)
+    try:
+        searcher = make_searcher(store, settings, args.mode)
+        failed = 0
+        for path in args.files:
+            if not search_and_print(searcher, path, path, args):
+                failed += 1
+        return 1 if failed else 0
+    finally:
+        store.close()
+
+
+def make_searcher(store, settings, mode: str):
+    """One Searcher for the whole command; in sound mode the PANNs model is loaded here, once (an
+    unavailable model ends the command with one line: ModelUnavailableError)."""
+    from ..errors import ModelUnavailableError
+    from ..search import Searcher
+
+    if mode != "sound":
+        return Searcher(store)
+    from ..sound import SoundEmbedder, sound_status
+
+    ok, message = sound_status(settings)
+    if not ok:
+        cause, _, fix = message.partition(". Fix: ")
+        raise ModelUnavailableError(cause, (fix + "; " if fix else "") + "humming search (--mode hum) works without it")
+    embedder = SoundEmbedder.load(settings, device=settings.device)
+    try:
+        if store.stats().with_sound == 0:
+            stderr("note: no song in this index has a sound embedding, so sound search finds nothing; "
+                   "index again with the sound model available: hum-search index DIR --force")
+    except Exception:  # stats are only for the hint
+        log.debug("stats failed", exc_info=True)
+    return Searcher(store, sound_embedder=embedder)
+
+
+def search_and_print(searcher, source, name: str, args: argparse.Namespace) -> bool:
+    """Search one recording and print its result (JSON line or table). False when it failed; only
+    problems with this recording are caught, a broken store or model ends the command."""
+    from ..errors import HumSearchError, ModelError, StoreError
+
+    try:
+        resp = searcher.search(source, top=args.top, genres=args.genres or None, mode=args.mode, query_name=name)
+    except (StoreError, ModelError):
+        raise
+    except HumSearchError as e:
+        print_error(name, str(e), args.json)
+        return False
+    except Exception as e:  # a bug for one recording must not lose the others' answers
+        log.debug("search of %s failed", name, exc_info=True)
+        print_error(name, f"searching failed ({type(e).__name__}: {one_line(e)}). Fix: report this as a bug", args.json)
+        return False
+    print_response(resp, name, args.json, genres=args.genres)
+    return True
+
+
+def print_error(name: str, message: str, as_json: bool) -> None:
+    message = one_line(message)
+    if as_json:
+        json_line({"query": name, "error": message, "results": []})
+    else:
+        if message.startswith(name + " "):  # the message names the file already
+            message = message[len(name) + 1:]
+        print(f"{name}: error: {message}", flush=True)
+
+
+def print_response(resp, name: str, as_json: bool, genres=None) -> None:
+    if as_json:
+        d = resp.to_dict()
+        d["query"] = name
+        json_line(d)
+        return
+    print(format_table(resp, name, genres), flush=True)
+
+
+def format_table(resp, name: str, genres=None) -> str:
+    qa = resp.analysis
+    about = [resp.mode]
+    if qa is not None:
+        about.append(f"{qa.duration_s:.1f} s")
+        if resp.mode == "hum":
+            about.append(f"{qa.voiced_s:.1f} s hummed")
+    about.append(f"{resp.timing_ms.get('total', 0):.0f} ms")
+    lines = [f"{name} ({', '.join(about)})"]
+    if not resp.results:
+        where = f" in genre {', '.join(genres)}" if genres else ""
+        lines.append(f"  no matching songs{where}")
+        return "\n".join(lines)
+    rows = [("#", "score", "song", "genre", "match", "path")]
+    for r in resp.results:
+        s = r.song
+        match = "" if r.match_start_s is None else f"{mmss(r.match_start_s)}–{mmss(r.match_end_s)}"
+        rows.append((str(r.rank), f"{r.score:.3f}", _cut(song_label(s.title, s.artist, s.path), 48),
+                     _cut(s.genre or "-", 20), match, s.path))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [row[0].rjust(widths[0]), row[1].rjust(widths[1])] + [c.ljust(w) for c, w in zip(row[2:-1], widths[2:])]
+        lines.append("  " + "  ".join(cells + [row[-1]]).rstrip())
+    if not resp.confident:
+        lines.append("  no confident match: these are the closest songs, but none stands out"
+                     if resp.mode == "hum" else "  no confident match")
+    for note in getattr(resp, "notes", None) or []:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

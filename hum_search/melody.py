@@ -1,0 +1,181 @@
+"""The melody channel's representation: contours and key-invariant, tempo-tolerant segment vectors.
+
+- A *contour* is the melody's pitch (MIDI number, float, NaN where no melody is heard) at
+  CONTOUR_FPS frames per second. Songs store theirs; a hum's is computed at query time.
+- A *segment vector* describes SEGMENT_S seconds of a contour, resampled to SEGMENT_POINTS points.
+  Each point's pitch p becomes the unit complex number exp(2πi·p/12) (pitch class on a circle, so
+  octave errors of the melody extractor cost nothing), the whole window is rotated by its circular
+  mean (so the vector does not depend on the key), and the real and imaginary parts are stacked
+  and scaled to unit norm. The cosine of two such vectors is the mean cosine of their pitch-class
+  differences: 1 for the same tune in any key.
+- Tempo: a song segment covers SEGMENT_S seconds of *song* time; the query is cut into windows of
+  SEGMENT_S / tempo seconds for a grid of tempo ratios (QUERY_TEMPI), so one of them lines up with
+  the song whether the hum is slower or faster.
+
+Matching positions and the final ranking come from the alignment re-rank (``align.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import pitch
+from .store.base import MelodyFeatures
+
+CONTOUR_FPS = 25.0  # contour frames per second (40 ms)
+_DECIMATE = int(round(pitch.FRAME_RATE / CONTOUR_FPS))  # tracker frames per contour frame
+GAP_FILL_S = 0.2  # unvoiced gaps up to this long are bridged by holding the previous pitch
+SEGMENT_S = 5.0  # song time covered by one segment vector
+SEGMENT_POINTS = 40  # contour points per segment vector
+MELODY_DIM = 2 * SEGMENT_POINTS  # (cos, sin) per point
+SEGMENT_HOP_S = 0.4  # song segments start every SEGMENT_HOP_S seconds
+MAX_UNVOICED = 0.3  # windows with a larger share of unvoiced frames are not used
+QUERY_HOP_S = 0.2  # query windows start every QUERY_HOP_S seconds (hum time)
+MAX_QUERY_WINDOWS = 200  # cap on windows per query (latency)
+QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 11))  # hum tempo / song tempo
+MIN_VOICED_S = 2.0  # a hum needs at least this much voiced sound
+CENTER = True
+MIN_SPREAD = 0.1
+
+
+def params() -> dict:
+    """Everything that changes the meaning of stored melody features (recorded in the IndexSpec)."""
+    return {
+        "contour_fps": CONTOUR_FPS, "gap_fill_s": GAP_FILL_S, "segment_s": SEGMENT_S,
+        "segment_points": SEGMENT_POINTS, "segment_hop_s": SEGMENT_HOP_S, "max_unvoiced": MAX_UNVOICED,
+        "tracker": {"sr": pitch.SAMPLE_RATE, "hop": pitch.HOP, "window": pitch.WINDOW, "n_fft": pitch.N_FFT,
+                    "song": pitch.SONG.__dict__},
+    }
+
+
+# --- contours ---------------------------------------------------------------------------------------
+def contour_from_f0(f0_midi: np.ndarray) -> np.ndarray:
+    """Tracker output (pitch.FRAME_RATE) -> contour at CONTOUR_FPS: the median of each group of
+    frames, NaN unless at least half of them are voiced; short gaps are then bridged."""
+    n = len(f0_midi) // _DECIMATE
+    groups = np.asarray(f0_midi[: n * _DECIMATE], np.float32).reshape(n, _DECIMATE)
+    voiced = np.sum(~np.isnan(groups), axis=1)
+    out = np.full(n, np.nan, np.float32)
+    ok = voiced * 2 >= _DECIMATE
+    if ok.any():
+        out[ok] = np.nanmedian(groups[ok], axis=1)
+    return fill_gaps(out, int(round(GAP_FILL_S * CONTOUR_FPS)))
+
+
+def fill_gaps(c: np.ndarray, max_frames: int) -> np.ndarray:
+    """Hold the previous pitch across unvoiced runs of at most ``max_frames`` between voiced frames."""
+    c = np.array(c, np.float32)
+    nan = np.isnan(c)
+    if not nan.any() or nan.all():
+        return c
+    edges = np.diff(np.concatenate([[0], nan.astype(np.int8), [0]]))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    for s, e in zip(starts, ends):
+        if s > 0 and e < len(c) and e - s <= max_frames:
+            c[s:e] = c[s - 1]
+    return c
+
+
+def voiced_seconds(contour: np.ndarray) -> float:
+    return float(np.sum(~np.isnan(contour)) / CONTOUR_FPS)
+
+
+def trim(contour: np.ndarray) -> tuple[np.ndarray, int]:
+    """Drop leading and trailing unvoiced frames. Returns (trimmed, index of its first frame)."""
+    v = np.nonzero(~np.isnan(contour))[0]
+    if len(v) == 0:
+        return contour[:0], 0
+    return contour[v[0]: v[-1] + 1], int(v[0])
+
+
+# --- segment vectors --------------------------------------------------------------------------------
+def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment vectors of the windows [start, start + length) (in contour frames, fractional).
+
+    Each window is divided into SEGMENT_POINTS equal bins; a bin's value is the mean of
+    exp(2πi·pitch/12) over its voiced frames (0 when it has none, and shorter than 1 when the pitch
+    moves inside it). The window is rotated by the angle of its overall mean, then (real, imag) are
+    stacked and scaled to unit norm. Returns (vectors (n, MELODY_DIM), circular mean pitch (n,)
+    in semitones mod 12, ok mask (n,): fully inside the contour and voiced enough)."""
+    starts = np.asarray(starts, np.float64)
+    n = len(contour)
+    voiced = ~np.isnan(contour)
+    z = np.where(voiced, np.exp(1j * (2 * np.pi / 12) * np.nan_to_num(contour)), 0)
+    cz = np.concatenate([[0], np.cumsum(z)])  # cumulative sums, interpolated at fractional edges
+    cv = np.concatenate([[0], np.cumsum(voiced)]).astype(np.float64)
+    edges = starts[:, None] + np.linspace(0.0, length, SEGMENT_POINTS + 1)[None, :]
+    e = np.clip(edges, 0, n)
+    grid = np.arange(n + 1)
+    sz = np.interp(e, grid, cz.real) + 1j * np.interp(e, grid, cz.imag)
+    sv = np.interp(e, grid, cv)
+    bins_z = np.diff(sz, axis=1)
+    bins_v = np.diff(sv, axis=1)
+    bins = bins_z / np.maximum(bins_v, 1e-9)
+    bins[bins_v < 0.5] = 0
+    voiced_share = (sv[:, -1] - sv[:, 0]) / length
+    ok = (starts >= 0) & (starts + length <= n + 1e-6) & (voiced_share >= 1 - MAX_UNVOICED)
+    total = bins.sum(axis=1, keepdims=True)
+    rot = np.conj(total / np.maximum(np.abs(total), 1e-9))
+    r = bins * rot
+    if CENTER:
+        real = r.real - r.real.mean(axis=1, keepdims=True) * (bins_v >= 0.5).mean(axis=1, keepdims=True) ** 0
+        vec = np.concatenate([np.where(bins_v >= 0.5, real, 0), r.imag], axis=1)
+    else:
+        vec = np.concatenate([r.real, r.imag], axis=1)
+    norm = np.linalg.norm(vec, axis=1, keepdims=True)
+    if CENTER:
+        ok = ok & (norm[:, 0] / np.sqrt(SEGMENT_POINTS) >= MIN_SPREAD)
+    vec /= np.maximum(norm, 1e-9)
+    mean_pitch = (np.angle(total[:, 0]) * 12 / (2 * np.pi)) % 12
+    return vec.astype(np.float32), mean_pitch.astype(np.float32), ok
+
+
+def song_segments(contour: np.ndarray) -> MelodyFeatures:
+    """Segment vectors every SEGMENT_HOP_S seconds of a song contour."""
+    length = SEGMENT_S * CONTOUR_FPS
+    hop = SEGMENT_HOP_S * CONTOUR_FPS
+    starts = np.arange(0.0, max(len(contour) - length + 1, 0), hop)
+    vec, _, ok = window_vectors(contour, starts, length)
+    t0 = (starts[ok] / CONTOUR_FPS).astype(np.float32)
+    return MelodyFeatures(contour=contour.astype(np.float32), fps=CONTOUR_FPS, vectors=vec[ok],
+                          seg_start_s=t0, seg_end_s=(t0 + SEGMENT_S).astype(np.float32))
+
+
+@dataclass
+class QueryWindows:
+    vectors: np.ndarray  # (n, MELODY_DIM)
+    tempo: np.ndarray  # (n,) hum tempo / song tempo assumed by each window
+    offset_s: np.ndarray  # (n,) start of each window in the (trimmed) query, seconds
+    mean_pitch: np.ndarray  # (n,) circular mean pitch of each window (semitones, mod 12)
+
+
+def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None) -> QueryWindows:
+    """Windows of a trimmed query contour for every tempo ratio in ``tempi`` (a window at tempo τ
+    spans SEGMENT_S / τ seconds of hum). A query too short for any window gives one window of its
+    whole length, with the tempo ratio that makes it span one segment."""
+    tempi = QUERY_TEMPI if tempi is None else tempi
+    if hop_s is None:  # long hums: wider spacing, so the number of windows stays bounded
+        span_s = len(contour) / CONTOUR_FPS
+        per_tempo = sum(max(span_s - SEGMENT_S / t, 0.0) for t in tempi) / max(len(tempi), 1)
+        hop_s = max(QUERY_HOP_S, per_tempo * len(tempi) / MAX_QUERY_WINDOWS)
+    vecs, tempo, offset, means = [], [], [], []
+    n = len(contour)
+    plans = [(tau, SEGMENT_S / tau * CONTOUR_FPS) for tau in tempi]
+    plans = [(tau, length) for tau, length in plans if n >= length]
+    if not plans and n >= 4:
+        plans = [(SEGMENT_S * CONTOUR_FPS / n, float(n))]
+    for tau, length in plans:
+        starts = np.arange(0.0, n - length + 1, hop_s * CONTOUR_FPS)
+        v, m, ok = window_vectors(contour, starts, length)
+        if not ok.any():
+            continue
+        vecs.append(v[ok])
+        means.append(m[ok])
+        tempo.append(np.full(int(ok.sum()), tau, np.float32))
+        offset.append((starts[ok] / CONTOUR_FPS).astype(np.float32))
+    if not vecs:
+        return QueryWindows(np.zeros((0, MELODY_DIM), np.float32), np.zeros(0, np.float32),
+                            np.zeros(0, np.float32), np.zeros(0, np.float32))
+    return QueryWindows(np.concatenate(vecs), np.concatenate(tempo), np.concatenate(offset), np.concatenate(means))

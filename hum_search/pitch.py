@@ -1,0 +1,183 @@
+"""Predominant-pitch tracking: the f0 of a hum, and the melody line of a polyphonic song.
+
+One salience-based tracker serves both, with two parameter presets:
+
+1. A short-time spectrum (magnitude, square-root compressed) every 10 ms.
+2. Harmonic-sum salience on a log-frequency grid (20-cent bins): each candidate f0 collects its
+   first harmonics with decaying weights, minus a penalty for energy *between* its harmonics (at
+   (h - 1/2)·f0). The penalty is what keeps the tracker off the octave above the true f0 when the
+   fundamental is weak (phone microphones, male voices), because there the "in-between" positions
+   are the true f0's odd harmonics.
+3. A pitch-height prior (salience × (f0/fmin)^height), which for songs prefers the melody over the
+   accompaniment below it (Melodia's assumption: the melody is the predominant high voice).
+4. A Viterbi pass over the few salience peaks of each frame plus an "unvoiced" state, with a cost
+   per semitone of jump, so that single-frame errors (harmonics, a chord tone) are not followed.
+
+Cost on this 2-core machine: about 0.01 CPU-seconds per second of audio. The choice over basic-pitch
+(an ONNX note-transcription model) and pYIN is measured in docs/melody.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+SAMPLE_RATE = 16_000  # Hz, everything is tracked at this rate
+HOP = 160  # samples: 10 ms frames
+FRAME_RATE = SAMPLE_RATE / HOP  # 100 frames per second
+WINDOW = 1024  # samples: 64 ms analysis window
+N_FFT = 2048  # zero-padded FFT size
+CENTS_PER_BIN = 20  # resolution of the salience grid
+N_CANDIDATES = 4  # salience peaks per frame considered by the Viterbi pass
+_CHUNK_FRAMES = 3000  # frames per FFT batch (30 s), to bound memory
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    fmin_hz: float
+    fmax_hz: float
+    harmonics: int = 8
+    harmonic_decay: float = 0.6  # weight of harmonic h is h**-decay
+    between_penalty: float = 0.3  # weight of the energy between harmonics, subtracted
+    height: float = 0.0  # salience *= (f0 / fmin) ** height
+    jump_cost_per_semitone: float = 1.0
+    octave_jump_cost: float = 2.0  # extra cost of a jump of more than 7 semitones
+    silence_db: float = 35.0  # frames this far below the loud frames are unvoiced
+    unvoiced_cost: float = 1.2
+    voicing_switch_cost: float = 0.5
+
+
+HUM = TrackerParams(fmin_hz=65.0, fmax_hz=1100.0)
+SONG = TrackerParams(fmin_hz=100.0, fmax_hz=2000.0, harmonic_decay=0.5, height=0.35)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    f0_hz: np.ndarray  # (n_bins,) candidate f0 of each salience bin
+    weights: np.ndarray  # (n_fft_bins, n_bins) harmonic-sum matrix, float32
+
+
+@lru_cache(maxsize=4)
+def _grid(params: TrackerParams) -> _Grid:
+    n = int(math.floor(1200 * math.log2(params.fmax_hz / params.fmin_hz) / CENTS_PER_BIN)) + 1
+    f0 = params.fmin_hz * 2.0 ** (np.arange(n) * CENTS_PER_BIN / 1200)
+    n_spec = N_FFT // 2 + 1
+    w = np.zeros((n, n_spec), np.float64)
+    rows = np.arange(n)
+    positions = [(h, h ** -params.harmonic_decay) for h in range(1, params.harmonics + 1)]
+    positions += [(h - 0.5, -params.between_penalty * (h + 0.5) ** -params.harmonic_decay)
+                  for h in range(2, params.harmonics + 1)]
+    for mult, weight in positions:
+        fb = f0 * mult * N_FFT / SAMPLE_RATE
+        ok = fb < n_spec - 1
+        lo = np.floor(fb[ok]).astype(int)
+        frac = fb[ok] - lo
+        np.add.at(w, (rows[ok], lo), weight * (1 - frac))
+        np.add.at(w, (rows[ok], lo + 1), weight * frac)
+    w *= (f0 / params.fmin_hz)[:, None] ** params.height
+    return _Grid(f0_hz=f0, weights=np.ascontiguousarray(w.T, dtype=np.float32))
+
+
+def _frames(y: np.ndarray):
+    """Yield (analysis frames, level in dB) in chunks of _CHUNK_FRAMES frames, to bound memory."""
+    y = np.asarray(y, np.float32)
+    n_frames = 1 + len(y) // HOP
+    padded = np.pad(y, (WINDOW // 2, WINDOW // 2 + HOP))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, WINDOW)[::HOP][:n_frames]
+    window = np.hanning(WINDOW).astype(np.float32)
+    for a in range(0, n_frames, _CHUNK_FRAMES):
+        f = frames[a:a + _CHUNK_FRAMES]
+        spec = np.abs(np.fft.rfft(f * window, N_FFT, axis=1)).astype(np.float32)
+        level_db = 10 * np.log10(np.mean(np.square(f, dtype=np.float32), axis=1) + 1e-12)
+        yield np.sqrt(spec), level_db
+
+
+def salience(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray]:
+    """Harmonic-sum salience (n_frames, n_bins) and frame level in dB, for 16 kHz mono ``y``."""
+    grid = _grid(params)
+    parts = [(spec @ grid.weights, level) for spec, level in _frames(y)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
+    """f0 track in MIDI pitch (float, NaN where unvoiced) at FRAME_RATE, for 16 kHz mono ``y``."""
+    grid = _grid(params)
+    k = min(N_CANDIDATES, len(grid.f0_hz))
+    cand_sal, cand_pitch, levels = [], [], []
+    for spec, level_db in _frames(y):
+        sal = spec @ grid.weights
+        peaked = np.zeros_like(sal)
+        is_peak = (sal[:, 1:-1] > sal[:, :-2]) & (sal[:, 1:-1] >= sal[:, 2:])
+        peaked[:, 1:-1] = np.where(is_peak, sal[:, 1:-1], 0.0)
+        cand = np.argpartition(-peaked, k - 1, axis=1)[:, :k]
+        cand_sal.append(np.take_along_axis(peaked, cand, axis=1))
+        cand_pitch.append(_refine(sal, cand, grid))
+        levels.append(level_db)
+    if not levels:
+        return np.zeros(0, np.float32)
+    cs, cp, level_db = np.concatenate(cand_sal), np.concatenate(cand_pitch), np.concatenate(levels)
+    ref = float(np.percentile(cs.max(axis=1), 95)) + 1e-9
+    quiet = level_db < np.percentile(level_db, 97) - params.silence_db
+    emit = -np.log(np.clip(cs / ref, 1e-3, None)) + np.where(quiet, 3.0, 0.0)[:, None]
+    emit_unvoiced = np.where(quiet, 0.0, params.unvoiced_cost)
+    path = _viterbi(emit, emit_unvoiced, cp, params)
+    out = np.full(len(path), np.nan, np.float32)
+    voiced = path < k
+    out[voiced] = cp[np.nonzero(voiced)[0], path[voiced]]
+    return out
+
+
+def _refine(sal: np.ndarray, bins: np.ndarray, grid: _Grid) -> np.ndarray:
+    """Parabolic interpolation of each candidate's salience peak: (frames, k) bins -> MIDI pitch."""
+    b = np.clip(bins, 1, sal.shape[1] - 2)
+    a = np.take_along_axis(sal, b - 1, axis=1)
+    c = np.take_along_axis(sal, b, axis=1)
+    e = np.take_along_axis(sal, b + 1, axis=1)
+    denom = a - 2 * c + e
+    safe = np.where(np.abs(denom) > 1e-9, denom, 1.0)
+    offset = np.clip(np.where(np.abs(denom) > 1e-9, 0.5 * (a - e) / safe, 0.0), -0.5, 0.5)
+    f0 = grid.f0_hz[b] * 2.0 ** (offset * CENTS_PER_BIN / 1200)
+    return (12 * np.log2(f0 / 440.0) + 69).astype(np.float32)
+
+
+def _viterbi(emit: np.ndarray, emit_unvoiced: np.ndarray, semitone: np.ndarray, p: TrackerParams) -> np.ndarray:
+    """Best path over K candidates + an unvoiced state (index K). Plain Python on scalars: with
+    K + 1 = 5 states this is several times faster than numpy on tiny arrays."""
+    n, k = emit.shape
+    lam, octave, switch = p.jump_cost_per_semitone, p.octave_jump_cost, p.voicing_switch_cost
+    emit_l = emit.tolist()
+    unv_l = emit_unvoiced.tolist()
+    st_l = semitone.tolist()
+    back = [[0] * (k + 1) for _ in range(n)]
+    prev = emit_l[0] + [unv_l[0]]
+    states = range(k)
+    for t in range(1, n):
+        st_prev, st_now, e_now, bt = st_l[t - 1], st_l[t], emit_l[t], back[t]
+        best_v = min(states, key=prev.__getitem__)
+        from_unv = prev[k] + switch
+        cur = [0.0] * (k + 1)
+        for j in states:
+            s = st_now[j]
+            best, arg = from_unv, k
+            for i in states:
+                jump = abs(s - st_prev[i])
+                c = prev[i] + lam * jump + (octave if jump > 7 else 0.0)
+                if c < best:
+                    best, arg = c, i
+            cur[j] = best + e_now[j]
+            bt[j] = arg
+        to_unv = prev[best_v] + switch
+        if to_unv < prev[k]:
+            cur[k], bt[k] = to_unv + unv_l[t], best_v
+        else:
+            cur[k], bt[k] = prev[k] + unv_l[t], k
+        prev = cur
+    s = min(range(k + 1), key=prev.__getitem__)
+    path = np.empty(n, np.int64)
+    for t in range(n - 1, -1, -1):
+        path[t] = s
+        s = back[t][s]
+    return path

@@ -1,0 +1,329 @@
+"""Query pipeline: decode -> features -> kNN candidates -> alignment re-rank -> ranked, scored results.
+
+Hum mode (the melody channel):
+1. The hum's contour is cut into windows for a grid of tempo ratios (melody.query_windows).
+2. The store's kNN returns, for each window, the songs with the most similar segment. A song's
+   candidate score is its best window similarity; each hit also says where in the song the hum
+   would start (segment start - window offset x tempo).
+3. The best RERANK_SONGS candidates are aligned (align.py) around their best few hit positions, in
+   the key estimated from the hit (and half a semitone either side). The mean alignment cost ranks
+   the songs and the alignment says where the match is.
+4. A calibrated score and a confidence flag come from the cost of the best song and its margin over
+   the runner-up (see ``confidence``).
+
+Sound mode ("sounds like"): the PANNs embedding of the recording, cosine kNN over songs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from . import align, melody
+from .analysis import QueryAnalysis, analyze_query
+from .audio import AudioSource, describe
+from .errors import ModelUnavailableError
+from .store.base import SongMeta, Store
+
+log = logging.getLogger(__name__)
+
+K_PER_WINDOW = 20  # songs the kNN returns for each query window
+RERANK_SONGS = 30  # candidates re-ranked by alignment
+REGIONS_PER_SONG = 2  # distinct hit positions aligned per candidate
+REGION_GAP_S = 2.0  # hit positions closer than this are the same region
+REGION_MARGIN = 0.3  # region = estimated span +- this share of the span (+ 1 s)
+FINE_SONGS = 10  # songs whose best region is aligned again at FINE_SHIFTS
+FINE_SHIFTS = (-0.5, 0.5)  # semitones either side of the key estimated from the hit
+MODES = ("hum", "sound")
+AGGREGATE = "vote"
+VOTE_BIN_S = 1.0
+
+
+@dataclass
+class Result:
+    rank: int
+    song: SongMeta
+    score: float  # 0..1, higher is better
+    cost: float | None = None  # mean alignment cost in semitones (hum mode)
+    match_start_s: float | None = None
+    match_end_s: float | None = None
+    transpose: float | None = None  # semitones to add to the hum to reach the song's key (mod 12)
+
+    def to_dict(self) -> dict:
+        s = self.song
+        return {"rank": self.rank, "song_id": s.song_id, "title": s.title, "artist": s.artist, "genre": s.genre,
+                "path": s.path, "score": round(self.score, 4),
+                "match_start_s": _round(self.match_start_s), "match_end_s": _round(self.match_end_s)}
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    mode: str
+    results: list[Result]
+    confident: bool
+    timing_ms: dict[str, float]
+    analysis: QueryAnalysis | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "mode": self.mode, "confident": self.confident,
+                "results": [r.to_dict() for r in self.results],
+                "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()}}
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 2)
+
+
+@dataclass
+class MatchPlot:
+    """Data for the "why it matched" plot (MIDI pitch over song time)."""
+
+    song_time_s: np.ndarray
+    song_pitch: np.ndarray  # the song's melody around the match (NaN = none)
+    hum_time_s: np.ndarray  # the hum, warped onto song time
+    hum_pitch: np.ndarray  # the hum, transposed into the song's key and octave
+    match_start_s: float
+    match_end_s: float
+
+
+@dataclass
+class _Candidate:
+    song_id: str
+    best: float
+    hits: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    # (score, estimated hum start in the song, tempo, query window mean pitch, song segment start)
+
+
+class Searcher:
+    """Holds the store and (optionally) the sound model; load once, search many times."""
+
+    def __init__(self, store: Store, *, sound_embedder=None, sound_unavailable_reason: str | None = None):
+        self.store = store
+        self.sound_embedder = sound_embedder
+        self.sound_unavailable_reason = sound_unavailable_reason
+
+    def search(self, source: AudioSource, *, top: int = 10, genres: Sequence[str] | None = None,
+               mode: str = "hum", query_name: str | None = None) -> SearchResponse:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        name = query_name or describe(source)
+        t0 = time.perf_counter()
+        if mode == "sound":
+            return self._search_sound(source, name, top, genres, t0)
+        qa = analyze_query(source)
+        t1 = time.perf_counter()
+        cands = self._candidates(qa, genres)
+        t2 = time.perf_counter()
+        results = self._rerank(qa, cands)[: max(top, 0)]
+        t3 = time.perf_counter()
+        confident = confidence(results)
+        timing = {"decode": qa.timing_ms["decode"], "features": qa.timing_ms["features"],
+                  "search": 1e3 * (t2 - t1), "rerank": 1e3 * (t3 - t2), "total": 1e3 * (t3 - t0)}
+        return SearchResponse(name, mode, results, confident, timing, analysis=qa)
+
+    # --- hum mode -----------------------------------------------------------------------------------
+    def _candidates(self, qa: QueryAnalysis, genres: Sequence[str] | None) -> list[_Candidate]:
+        w = qa.windows
+        if len(w.vectors) == 0:
+            return []
+        per_window = self.store.melody_knn(w.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
+        by_song: dict[str, _Candidate] = {}
+        rows = []  # (song index, window, offset index, estimated start, evidence)
+        song_index: dict[str, int] = {}
+        offsets, offset_idx = np.unique(w.offset_s, return_inverse=True)
+        for qi, hits in enumerate(per_window):
+            if not hits:
+                continue
+            base = hits[-1].score if len(hits) >= K_PER_WINDOW else 0.5
+            for h in hits:
+                c = by_song.get(h.song_id)
+                if c is None:
+                    c = by_song[h.song_id] = _Candidate(h.song_id, h.score)
+                    song_index[h.song_id] = len(song_index)
+                c.best = max(c.best, h.score)
+                start = h.start_s - float(w.offset_s[qi]) * float(w.tempo[qi])
+                c.hits.append((h.score, start, float(w.tempo[qi]), float(w.mean_pitch[qi]), h.start_s))
+                rows.append((song_index[h.song_id], offset_idx[qi], start, h.score - base))
+        if AGGREGATE == "vote" and rows:
+            arr = np.array(rows, dtype=np.float64)
+            song, off, start, ev = arr[:, 0].astype(int), arr[:, 1].astype(int), arr[:, 2], np.maximum(arr[:, 3], 0)
+            n_songs, n_off = len(song_index), len(offsets)
+            b = np.floor(start / VOTE_BIN_S).astype(int)
+            b -= b.min()
+            n_bins = int(b.max()) + 2
+            # best evidence per (song, bin, offset), then summed over offsets, then two adjacent bins
+            cell = np.zeros((n_songs, n_bins, n_off))
+            np.maximum.at(cell, (song, b, off), ev)
+            np.maximum.at(cell, (song, b + 1, off), ev)  # each hit also counts for the next bin
+            votes = cell.sum(axis=2).max(axis=1)
+            ids = list(song_index)
+            for sid, v in zip(ids, votes):
+                by_song[sid].best = float(v)
+        return sorted(by_song.values(), key=lambda c: -c.best)[:RERANK_SONGS]
+
+    def _rerank(self, qa: QueryAnalysis, cands: list[_Candidate]) -> list[Result]:
+        if not cands:
+            return []
+        songs = self.store.get([c.song_id for c in cands], melody=True)
+        query = qa.contour[~np.isnan(qa.contour)][:: align.DOWNSAMPLE]
+        query_len_s = len(qa.contour) / melody.CONTOUR_FPS
+        regions: list[_Region] = []
+        for c in cands:
+            rec = songs.get(c.song_id)
+            if rec is None or rec.melody is None or len(rec.melody.contour) == 0:
+                continue
+            contour = rec.melody.contour
+            chosen: list[tuple[float, float, float, float]] = []  # (start, tempo, query mean, segment start)
+            for _, start, tempo, q_mean, seg_start in sorted(c.hits, key=lambda h: -h[0]):
+                if all(abs(start - u[0]) >= REGION_GAP_S for u in chosen):
+                    chosen.append((start, tempo, q_mean, seg_start))
+                    if len(chosen) >= REGIONS_PER_SONG:
+                        break
+            seg_means = _segment_means(contour, [x[3] for x in chosen])
+            for (start, tempo, q_mean, _), seg_mean in zip(chosen, seg_means):
+                span = query_len_s * tempo
+                lo = max(0.0, start - REGION_MARGIN * span - 1.0)
+                hi = start + (1 + REGION_MARGIN) * span + 1.0
+                a, b = int(lo * melody.CONTOUR_FPS), int(hi * melody.CONTOUR_FPS)
+                if np.sum(~np.isnan(contour[a:b])) >= 4:
+                    regions.append(_Region(c.song_id, contour[a:b][:: align.DOWNSAMPLE], a / melody.CONTOUR_FPS,
+                                           seg_mean - q_mean))
+        if not regions:
+            return []
+        # pass 1: every region in the estimated key; pass 2: the best regions of the leading songs,
+        # half a semitone either side (the key estimate from one window is not exact)
+        best = _best_by_song(regions, align.align(query, _matrix(regions, 0.0)), 0.0)
+        leaders = sorted(best.values(), key=lambda m: m.cost)[:FINE_SONGS]
+        fine = [m.region for m in leaders]
+        for dk in FINE_SHIFTS:
+            for sid, m in _best_by_song(fine, align.align(query, _matrix(fine, dk)), dk).items():
+                if m.cost < best[sid].cost:
+                    best[sid] = m
+        fps = melody.CONTOUR_FPS / align.DOWNSAMPLE
+        results = []
+        for rank, m in enumerate(sorted(best.values(), key=lambda m: m.cost), 1):
+            meta = songs[m.region.song_id].meta
+            start = m.region.start_s + m.start / fps
+            end = m.region.start_s + (m.end + 1) / fps
+            results.append(Result(rank=rank, song=meta, score=cost_to_score(m.cost), cost=m.cost,
+                                  match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
+                                  transpose=float((m.key + 6) % 12 - 6)))
+        return results
+
+    def explain(self, response: "SearchResponse", result: Result) -> "MatchPlot | None":
+        """The picture of why ``result`` matched: the hum's contour transposed into the song's key and
+        warped onto song time along the alignment path, over the song's contour around the match."""
+        qa = response.analysis
+        if qa is None or result.cost is None or result.match_start_s is None or result.transpose is None:
+            return None
+        rec = self.store.get([result.song.song_id], melody=True).get(result.song.song_id)
+        if rec is None or rec.melody is None:
+            return None
+        fps = melody.CONTOUR_FPS
+        query = qa.contour[~np.isnan(qa.contour)]
+        a = int(result.match_start_s * fps)
+        b = int(np.ceil(result.match_end_s * fps)) + 1
+        region = rec.melody.contour[a:b] - result.transpose  # song in the hum's key
+        if len(query) == 0 or np.all(np.isnan(region)):
+            return None
+        qi, rj = align.alignment_path(query, region)
+        pad = int(2 * fps)
+        lo, hi = max(0, a - pad), min(len(rec.melody.contour), b + pad)
+        song_pitch = rec.melody.contour[lo:hi]
+        # show the hum in the song's octave: shift by whole octaves to sit on the song's line
+        hum = query[qi] + result.transpose
+        ref = region[rj] + result.transpose
+        ok = ~np.isnan(ref)
+        octave = 12.0 * np.round(np.nanmedian(ref[ok] - hum[ok]) / 12.0) if ok.any() else 0.0
+        return MatchPlot(song_time_s=np.arange(lo, hi) / fps, song_pitch=song_pitch,
+                         hum_time_s=(a + rj) / fps, hum_pitch=hum + octave,
+                         match_start_s=result.match_start_s, match_end_s=result.match_end_s)
+
+    # --- sound mode ---------------------------------------------------------------------------------
+    def _search_sound(self, source, name, top, genres, t0) -> SearchResponse:
+        if self.sound_embedder is None:
+            raise ModelUnavailableError(
+                self.sound_unavailable_reason or "sound search unavailable: no PANNs checkpoint",
+                "set HUM_SEARCH_PANNS_CHECKPOINT or run hum-search download-models, then re-index",
+            )
+        qa = analyze_query(source, keep_audio_for_sound=True, melody_required=False)
+        t1 = time.perf_counter()
+        vec = self.sound_embedder.embed(qa.audio_32k)
+        t2 = time.perf_counter()
+        hits = self.store.sound_knn(vec, k=top, genres=genres)
+        songs = self.store.get([h.song_id for h in hits], melody=False)
+        t3 = time.perf_counter()
+        results = [Result(rank=i, song=songs[h.song_id].meta, score=h.score)
+                   for i, h in enumerate((h for h in hits if h.song_id in songs), 1)]
+        timing = {"decode": qa.timing_ms["decode"], "features": qa.timing_ms["features"] + 1e3 * (t2 - t1),
+                  "search": 1e3 * (t3 - t2), "rerank": 0.0, "total": 1e3 * (t3 - t0)}
+        return SearchResponse(name, "sound", results, bool(results), timing, analysis=qa)
+
+
+@dataclass
+class _Region:
+    song_id: str
+    values: np.ndarray  # the song's contour around a hit, downsampled for alignment
+    start_s: float  # song time of the first value
+    key: float  # semitones from the query's key to the song's here (estimated from the kNN hit)
+
+
+@dataclass
+class _Match:
+    region: _Region
+    cost: float
+    start: int
+    end: int
+    key: float
+
+
+def _matrix(regions: list[_Region], shift: float) -> np.ndarray:
+    """Regions as one padded matrix (+inf = padding), transposed into the query's key."""
+    out = np.full((len(regions), max(len(r.values) for r in regions)), np.inf, np.float32)
+    for i, r in enumerate(regions):
+        out[i, : len(r.values)] = r.values - (r.key + shift)
+    return out
+
+
+def _best_by_song(regions: list[_Region], al: align.Alignment, shift: float) -> dict[str, _Match]:
+    best: dict[str, _Match] = {}
+    for i, r in enumerate(regions):
+        cost = float(al.cost[i])
+        if r.song_id not in best or cost < best[r.song_id].cost:
+            best[r.song_id] = _Match(r, cost, int(al.start[i]), int(al.end[i]), r.key + shift)
+    return best
+
+
+def _segment_means(contour: np.ndarray, starts_s: list[float]) -> np.ndarray:
+    """Circular mean pitch of the song windows starting at ``starts_s`` (as in melody.song_segments)."""
+    if not starts_s:
+        return np.zeros(0, np.float32)
+    length = melody.SEGMENT_S * melody.CONTOUR_FPS
+    starts = np.clip(np.asarray(starts_s) * melody.CONTOUR_FPS, 0, max(len(contour) - length, 0))
+    return melody.window_vectors(contour, starts, length)[1]
+
+
+# --- scores -------------------------------------------------------------------------------------------
+SCORE_MID_COST = 0.9  # alignment cost (semitones) that maps to score 0.5
+SCORE_SLOPE = 0.15
+CONFIDENT_MAX_COST = 0.9  # provisional; calibrated on dev data (see docs/melody.md)
+CONFIDENT_MIN_MARGIN = 0.0
+
+
+def cost_to_score(cost: float) -> float:
+    """Map the mean alignment cost to 0..1 (1 = identical contours)."""
+    return float(1.0 / (1.0 + math.exp((cost - SCORE_MID_COST) / SCORE_SLOPE)))
+
+
+def confidence(results: list[Result]) -> bool:
+    if not results or results[0].cost is None:
+        return False
+    margin = (results[1].cost - results[0].cost) if len(results) > 1 else 1.0
+    return results[0].cost <= CONFIDENT_MAX_COST and margin >= CONFIDENT_MIN_MARGIN

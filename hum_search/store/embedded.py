@@ -1,0 +1,466 @@
+"""The embedded store: SQLite for songs and features, numpy matrices for exact cosine kNN.
+
+Layout of a store directory:
+
+    store.json       format version, IndexSpec, creation time
+    songs.sqlite3    one row per song (metadata, contour, segment vectors, sound embedding) and the
+                     files that failed to index; WAL journal, one transaction per batch of songs
+
+SQLite is the source of truth and makes every batch atomic: a run killed with SIGKILL loses at most
+the batch in flight, and the next run redoes it. For search, the vectors are loaded into memory
+once (and again after a write), sorted by genre so that a genre pre-filter is a set of contiguous
+row slices, and searched exactly with a matrix product. Why numpy rather than faiss: see
+docs/embedded-store.md (both are exact and equally fast at this size; numpy needs no extra
+dependency).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import StoreError, StoreFormatError, StoreNotFoundError
+from .base import (
+    FileState,
+    IndexSpec,
+    MelodyFeatures,
+    SegmentHit,
+    SongHit,
+    SongMeta,
+    SongRecord,
+    Store,
+    StoreFailure,
+    StoreStats,
+    cosine_score,
+    normalize_rows,
+)
+
+log = logging.getLogger(__name__)
+
+STORE_FILE = "store.json"
+DB_FILE = "songs.sqlite3"
+STORE_KIND = "hum-search-embedded"
+_CHUNK_SEGMENTS = 8192  # segments per block of the similarity product
+
+_META_COLUMNS = (
+    "song_id", "path", "title", "artist", "album", "genre", "duration_s", "content_hash", "file_size",
+    "file_mtime", "indexed_at",
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS songs (
+    song_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    title TEXT, artist TEXT, album TEXT, genre TEXT,
+    duration_s REAL NOT NULL,
+    content_hash TEXT NOT NULL,
+    file_size INTEGER NOT NULL,
+    file_mtime REAL NOT NULL,
+    indexed_at TEXT NOT NULL,
+    contour BLOB, contour_fps REAL,
+    n_segments INTEGER NOT NULL DEFAULT 0,
+    seg_vectors BLOB, seg_starts BLOB, seg_ends BLOB,
+    sound BLOB
+);
+CREATE INDEX IF NOT EXISTS songs_hash ON songs(content_hash);
+CREATE INDEX IF NOT EXISTS songs_genre ON songs(genre);
+CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, failed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO state VALUES ('generation', 0);
+"""
+
+
+@dataclass
+class _Matrix:
+    """In-memory search structures for one generation of the database."""
+
+    generation: int
+    song_ids: list[str]  # row order of songs (sorted by genre)
+    genre_rows: dict[str | None, tuple[int, int]]  # genre -> [first, last) song rows
+    seg_vectors: np.ndarray  # (n_segments, dim) float32, rows grouped by song in song order
+    seg_bounds: np.ndarray  # (n_songs + 1,) first segment row of each song
+    seg_start: np.ndarray
+    seg_end: np.ndarray
+    sound: np.ndarray  # (n_songs, sound_dim) float32, zero rows for songs without one
+    has_sound: np.ndarray  # (n_songs,) bool
+
+
+class EmbeddedStore(Store):
+    kind = "embedded"
+
+    def __init__(self, directory: str | os.PathLike, spec: IndexSpec, *, create: bool = True):
+        self.dir = Path(directory).expanduser()
+        self.location = str(self.dir)
+        self.spec = spec
+        self._lock = threading.RLock()
+        self._matrix: _Matrix | None = None
+        meta_path = self.dir / STORE_FILE
+        if meta_path.exists():
+            self._check_existing(meta_path, spec)
+        elif create:
+            self._create(meta_path, spec)
+        else:
+            raise StoreNotFoundError(
+                f"no hum-search index at {self.location}",
+                "index a music folder first: hum-search index DIR --store " + self.location,
+            )
+        self._db = self._connect()
+
+    # --- opening ------------------------------------------------------------------------------------
+    def _check_existing(self, meta_path: Path, spec: IndexSpec) -> None:
+        try:
+            info = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise StoreFormatError(
+                f"{meta_path} is unreadable or not a hum-search store ({e})",
+                "point --store at a hum-search index directory, or delete it and index again",
+            ) from None
+        if info.get("kind") != STORE_KIND or "spec" not in info:
+            raise StoreFormatError(
+                f"{self.location} is not a hum-search index", "choose another --store directory"
+            )
+        IndexSpec.from_dict(info["spec"]).check_compatible(spec, self.location)
+
+    def _create(self, meta_path: Path, spec: IndexSpec) -> None:
+        if self.dir.exists() and any(self.dir.iterdir()):
+            raise StoreError(
+                f"{self.location} exists and is not empty, but holds no hum-search index",
+                "choose an empty or new directory for --store",
+            )
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = meta_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"kind": STORE_KIND, "created_at": _now(), "spec": spec.to_dict()}, indent=2))
+            os.replace(tmp, meta_path)
+        except OSError as e:
+            raise StoreError(f"cannot create the index at {self.location} ({e})",
+                             "choose a writable --store directory") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.dir / DB_FILE, timeout=30, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open {self.dir / DB_FILE} ({e})",
+                             "check that the directory is writable and not on a network share") from None
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None  # type: ignore[assignment]
+
+    # --- writes -------------------------------------------------------------------------------------
+    def add(self, records: Sequence[SongRecord]) -> list[StoreFailure]:
+        rows, failures = [], []
+        for rec in records:
+            try:
+                rows.append(self._row(rec))
+            except (ValueError, TypeError) as e:
+                failures.append(StoreFailure(rec.song_id, rec.meta.path, f"invalid features: {e}"))
+        if not rows:
+            return failures
+        cols = ", ".join(_ROW_COLUMNS)
+        marks = ", ".join("?" for _ in _ROW_COLUMNS)
+        with self._lock, self._tx() as db:
+            for row in rows:
+                # a different song may have been indexed at this path before: replace it
+                db.execute("DELETE FROM songs WHERE path = ? AND song_id != ?", (row[1], row[0]))
+                db.execute(f"INSERT OR REPLACE INTO songs ({cols}) VALUES ({marks})", row)
+            db.executemany("DELETE FROM failures WHERE path = ?", [(r[1],) for r in rows])
+            self._bump(db)
+        return failures
+
+    def _row(self, rec: SongRecord) -> tuple:
+        m = rec.meta
+        mel = rec.melody
+        contour = vectors = starts = ends = None
+        n_seg = 0
+        fps = None
+        if mel is not None:
+            v = np.asarray(mel.vectors, dtype=np.float32)
+            if v.ndim != 2 or (len(v) and v.shape[1] != self.spec.melody_dim):
+                raise ValueError(f"melody vectors have shape {v.shape}, expected (n, {self.spec.melody_dim})")
+            if not (len(mel.seg_start_s) == len(mel.seg_end_s) == len(v)):
+                raise ValueError("segment times and vectors differ in length")
+            vectors = normalize_rows(v).astype(np.float16).tobytes()
+            starts = np.asarray(mel.seg_start_s, np.float32).tobytes()
+            ends = np.asarray(mel.seg_end_s, np.float32).tobytes()
+            contour = np.asarray(mel.contour, np.float16).tobytes()
+            fps = float(mel.fps)
+            n_seg = len(v)
+        sound = None
+        if rec.sound is not None:
+            s = np.asarray(rec.sound, dtype=np.float32).ravel()
+            if s.shape[0] != self.spec.sound_dim or not np.isfinite(s).all():
+                raise ValueError(f"sound embedding has shape {s.shape}, expected ({self.spec.sound_dim},)")
+            sound = normalize_rows(s).tobytes()
+        return (m.song_id, m.path, m.title, m.artist, m.album, m.genre, float(m.duration_s), m.content_hash,
+                int(m.file_size), float(m.file_mtime), m.indexed_at, contour, fps, n_seg, vectors, starts, ends, sound)
+
+    def remove(self, song_id_or_path: str) -> list[str]:
+        with self._lock, self._tx() as db:
+            key, absolute = song_id_or_path, os.path.abspath(song_id_or_path)
+            ids = [r[0] for r in db.execute(
+                "SELECT song_id FROM songs WHERE song_id = ? OR path = ? OR path = ?", (key, key, absolute))]
+            db.executemany("DELETE FROM songs WHERE song_id = ?", [(i,) for i in ids])
+            if ids:
+                self._bump(db)
+        return ids
+
+    def update_location(self, song_id: str, path: str, file_size: int, file_mtime: float) -> None:
+        with self._lock, self._tx() as db:
+            db.execute("DELETE FROM songs WHERE path = ? AND song_id != ?", (path, song_id))
+            db.execute("UPDATE songs SET path = ?, file_size = ?, file_mtime = ? WHERE song_id = ?",
+                       (path, int(file_size), float(file_mtime), song_id))
+            db.execute("DELETE FROM failures WHERE path = ?", (path,))
+            self._bump(db)
+
+    def record_failures(self, failures: Sequence[tuple[str, str]]) -> None:
+        if not failures:
+            return
+        now = _now()
+        with self._lock, self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", [(p, r, now) for p, r in failures])
+
+    def clear_failures(self, paths: Sequence[str]) -> None:
+        with self._lock, self._tx() as db:
+            db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return list(self._db.execute("SELECT path, reason, failed_at FROM failures ORDER BY path"))
+
+    # --- reads --------------------------------------------------------------------------------------
+    def file_states(self) -> dict[str, FileState]:
+        with self._lock:
+            rows = self._db.execute("SELECT path, song_id, file_size, file_mtime FROM songs").fetchall()
+        return {p: FileState(i, s, m) for p, i, s, m in rows}
+
+    def find_by_hash(self, content_hash: str) -> SongMeta | None:
+        cols = ", ".join(_META_COLUMNS)
+        with self._lock:
+            row = self._db.execute(f"SELECT {cols} FROM songs WHERE content_hash = ?", (content_hash,)).fetchone()
+        return SongMeta(*row) if row else None
+
+    def get(self, song_ids: Sequence[str], *, melody: bool = True) -> dict[str, SongRecord]:
+        ids = list(dict.fromkeys(song_ids))
+        if not ids:
+            return {}
+        cols = list(_META_COLUMNS) + (["contour", "contour_fps", "seg_vectors", "seg_starts", "seg_ends"]
+                                      if melody else []) + ["sound"]
+        out: dict[str, SongRecord] = {}
+        with self._lock:
+            for chunk in _chunks(ids, 500):
+                q = f"SELECT {', '.join(cols)} FROM songs WHERE song_id IN ({', '.join('?' for _ in chunk)})"
+                for row in self._db.execute(q, chunk):
+                    meta = SongMeta(*row[: len(_META_COLUMNS)])
+                    rest = row[len(_META_COLUMNS):]
+                    mel = None
+                    if melody and rest[0] is not None:
+                        contour, fps, vec, st, en = rest[:5]
+                        mel = MelodyFeatures(
+                            contour=np.frombuffer(contour, np.float16).astype(np.float32),
+                            fps=fps,
+                            vectors=np.frombuffer(vec, np.float16).astype(np.float32).reshape(-1, self.spec.melody_dim),
+                            seg_start_s=np.frombuffer(st, np.float32).copy(),
+                            seg_end_s=np.frombuffer(en, np.float32).copy(),
+                        )
+                    sound = np.frombuffer(rest[-1], np.float32).copy() if rest[-1] is not None else None
+                    out[meta.song_id] = SongRecord(meta, mel, sound)
+        return out
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM songs").fetchone()[0])
+
+    def genres(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT genre, COUNT(*) FROM songs WHERE genre IS NOT NULL GROUP BY genre ORDER BY genre").fetchall()
+        return {g: int(n) for g, n in rows}
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            songs, segs, with_sound = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(n_segments), 0), COUNT(sound) FROM songs").fetchone()
+            n_fail = self._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+            duration = self._db.execute("SELECT COALESCE(SUM(duration_s), 0) FROM songs").fetchone()[0]
+        size = sum(f.stat().st_size for f in self.dir.iterdir() if f.is_file())
+        return StoreStats(kind=self.kind, location=self.location, songs=int(songs), segments=int(segs),
+                          with_sound=int(with_sound), genres=self.genres(), spec=self.spec, failures=int(n_fail),
+                          extra={"total_duration_s": float(duration), "disk_bytes": size})
+
+    # --- search -------------------------------------------------------------------------------------
+    def melody_knn(self, vectors: np.ndarray, k: int, genres: Sequence[str] | None = None,
+                   per_song: int = 1) -> list[list[SegmentHit]]:
+        q = normalize_rows(np.atleast_2d(np.asarray(vectors, np.float32)))
+        mx = self._load()
+        results: list[list[SegmentHit]] = [[] for _ in range(len(q))]
+        if len(q) == 0 or k <= 0 or per_song <= 0:
+            return results
+        for song_lo, song_hi in self._song_ranges(mx, genres):
+            bounds = mx.seg_bounds[song_lo:song_hi + 1]
+            rows = np.arange(song_lo, song_hi)[bounds[:-1] < bounds[1:]]  # songs with segments
+            if len(rows) == 0:
+                continue
+            best = self._best_per_song(mx, rows, q)  # (n_queries, n_songs)
+            kk = min(k, len(rows))
+            top = np.argpartition(-best, kk - 1, axis=1)[:, :kk] if kk < len(rows) else \
+                np.broadcast_to(np.arange(len(rows)), (len(q), len(rows)))
+            # the best segments of each selected song, for all the queries that selected it
+            for j in np.unique(top):
+                a, b = int(mx.seg_bounds[rows[j]]), int(mx.seg_bounds[rows[j] + 1])
+                queries = np.nonzero((top == j).any(axis=1))[0]
+                block = q[queries] @ mx.seg_vectors[a:b].T  # (n_selected_queries, n_segments)
+                n = min(per_song, b - a)
+                idx = block.argmax(axis=1)[:, None] if n == 1 else np.argsort(-block, axis=1, kind="stable")[:, :n]
+                scores = cosine_score(np.take_along_axis(block, idx, axis=1)).tolist()
+                starts, ends = mx.seg_start[a + idx].tolist(), mx.seg_end[a + idx].tolist()
+                sid = mx.song_ids[rows[j]]
+                for col, qi in enumerate(queries.tolist()):
+                    results[qi].extend(SegmentHit(sid, st, en, sc)
+                                       for st, en, sc in zip(starts[col], ends[col], scores[col]))
+        return [_best_songs(hits, k, per_song) for hits in results]
+
+    @staticmethod
+    def _best_per_song(mx: _Matrix, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Max cosine over each song's segments, for every query: (n_queries, len(rows)). The product
+        is computed in chunks of whole songs so the similarity matrix stays small (cache-friendly)."""
+        out = np.empty((len(q), len(rows)), np.float32)
+        first = mx.seg_bounds[rows]
+        last = mx.seg_bounds[rows + 1]
+        i = 0
+        while i < len(rows):
+            j = i + 1
+            while j < len(rows) and last[j] - first[i] <= _CHUNK_SEGMENTS and first[j] == last[j - 1]:
+                j += 1
+            a, b = int(first[i]), int(last[j - 1])
+            sims = q @ mx.seg_vectors[a:b].T
+            out[:, i:j] = np.maximum.reduceat(sims, first[i:j] - a, axis=1)
+            i = j
+        return out
+
+    def sound_knn(self, vector: np.ndarray, k: int, genres: Sequence[str] | None = None) -> list[SongHit]:
+        v = normalize_rows(np.asarray(vector, np.float32).ravel())
+        mx = self._load()
+        hits: list[SongHit] = []
+        for lo, hi in self._song_ranges(mx, genres):
+            rows = np.arange(lo, hi)[mx.has_sound[lo:hi]]
+            if len(rows) == 0:
+                continue
+            sims = mx.sound[rows] @ v
+            for j in _top_indices(sims, k):
+                hits.append(SongHit(mx.song_ids[rows[j]], float(cosine_score(sims[j]))))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+    def _song_ranges(self, mx: _Matrix, genres: Sequence[str] | None) -> list[tuple[int, int]]:
+        if not genres:
+            return [(0, len(mx.song_ids))]
+        return [mx.genre_rows[g] for g in dict.fromkeys(genres) if g in mx.genre_rows]
+
+    def _load(self) -> _Matrix:
+        with self._lock:
+            gen = self._generation()
+            if self._matrix is not None and self._matrix.generation == gen:
+                return self._matrix
+            t0 = time.perf_counter()
+            rows = self._db.execute(
+                "SELECT song_id, genre, n_segments, seg_vectors, seg_starts, seg_ends, sound FROM songs "
+                "ORDER BY genre IS NULL, genre, song_id").fetchall()
+            dim, sdim = self.spec.melody_dim, self.spec.sound_dim
+            counts = np.array([r[2] for r in rows], dtype=np.int64)
+            bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            vec = np.empty((int(bounds[-1]), dim), np.float32)
+            st = np.empty(int(bounds[-1]), np.float32)
+            en = np.empty(int(bounds[-1]), np.float32)
+            sound = np.zeros((len(rows), sdim), np.float32)
+            has_sound = np.zeros(len(rows), bool)
+            genre_rows: dict[str | None, list[int]] = {}
+            for i, (sid, genre, n, v, s, e, snd) in enumerate(rows):
+                a, b = bounds[i], bounds[i + 1]
+                if n:
+                    vec[a:b] = np.frombuffer(v, np.float16).reshape(n, dim)
+                    st[a:b] = np.frombuffer(s, np.float32)
+                    en[a:b] = np.frombuffer(e, np.float32)
+                if snd is not None:
+                    sound[i] = np.frombuffer(snd, np.float32)
+                    has_sound[i] = True
+                genre_rows.setdefault(genre, [i, i + 1])[1] = i + 1
+            self._matrix = _Matrix(
+                generation=gen, song_ids=[r[0] for r in rows],
+                genre_rows={g: (lo, hi) for g, (lo, hi) in genre_rows.items()},
+                seg_vectors=vec, seg_bounds=bounds,
+                seg_start=st, seg_end=en, sound=sound, has_sound=has_sound)
+            log.debug("loaded %d songs, %d segments in %.0f ms", len(rows), len(vec), 1e3 * (time.perf_counter() - t0))
+            return self._matrix
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _generation(self) -> int:
+        return int(self._db.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()[0])
+
+    def _bump(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE state SET value = value + 1 WHERE key = 'generation'")
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+
+_ROW_COLUMNS = _META_COLUMNS + ("contour", "contour_fps", "n_segments", "seg_vectors", "seg_starts", "seg_ends",
+                                "sound")
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        return False
+
+
+def _top_indices(x: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first."""
+    if len(x) == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(x):
+        idx = np.argpartition(-x, k - 1)[:k]
+    else:
+        idx = np.arange(len(x))
+    return idx[np.argsort(-x[idx], kind="stable")]
+
+
+def _best_songs(hits: list[SegmentHit], k: int, per_song: int) -> list[SegmentHit]:
+    """Keep the best k songs (by their best segment) with up to per_song segments each, best first."""
+    by_song: dict[str, list[SegmentHit]] = {}
+    for h in sorted(hits, key=lambda h: -h.score):
+        lst = by_song.setdefault(h.song_id, [])
+        if len(lst) < per_song:
+            lst.append(h)
+    songs = sorted(by_song.values(), key=lambda lst: -lst[0].score)[:k]
+    return [h for lst in songs for h in lst]
+
+
+def _chunks(seq: list, n: int):
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,305 @@
+"""The command line: ``query`` (JSON contract field by field, many files in one process, table),
+``record`` (no device, no PortAudio, a fake microphone), ``stats`` and ``remove``.
+
+The commands run in-process through ``hum_search.cli.main`` against a small synthetic library that
+is indexed once for the module.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import json
+import os
+import re
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hum_search import cli
+from hum_search.analysis import current_spec
+from hum_search.search import Result, SearchResponse
+from hum_search.store import SongMeta
+from hum_search.store.embedded import EmbeddedStore
+
+from .test_audio import hum_for, write_hum, write_song
+
+RESULT_KEYS = {"rank", "song_id", "title", "artist", "genre", "path", "score", "match_start_s", "match_end_s"}
+TIMING_KEYS = {"decode", "features", "search", "rerank", "total"}
+GENRES = ["Rock", "Folk", "Rock", "Folk"]
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    music = root / "music"
+    songs = [write_song(music / g / f"tune{i}.wav", i) for i, g in enumerate(GENRES)]
+    store = root / "store"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("HUM_SEARCH_PANNS_CHECKPOINT", raising=False)
+        assert cli.main(["index", str(music), "--store", str(store), "--workers", "0", "--no-sound"]) == 0
+    hums = [write_hum(root / "hums" / f"hum{i}.wav", i) for i in range(len(songs))]
+    return types.SimpleNamespace(root=root, music=music, songs=songs, store=store, hums=hums)
+
+
+@pytest.fixture(autouse=True)
+def no_sound_model(monkeypatch, tmp_path):
+    monkeypatch.delenv("HUM_SEARCH_PANNS_CHECKPOINT", raising=False)
+    monkeypatch.setenv("HUM_SEARCH_CACHE_DIR", str(tmp_path / "no-cache"))
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# --- query --json -----------------------------------------------------------------------------------
+def test_query_json_contract_field_by_field(lib, capsys, monkeypatch):
+    monkeypatch.chdir(lib.root)
+    given = ["hums/hum0.wav", str(lib.hums[2])]  # a relative and an absolute path, as given
+    rc, out, _ = run_cli(capsys, "query", *given, "--json", "--top", "3", "--store", lib.store)
+    assert rc == 0
+    lines = out.splitlines()
+    assert len(lines) == 2  # exactly one line per query, nothing else on stdout
+    for line, q, expected_song in zip(lines, given, [lib.songs[0], lib.songs[2]]):
+        obj = json.loads(line)
+        assert {"query", "results", "timing_ms", "confident"} <= set(obj)
+        assert obj["query"] == q
+        assert isinstance(obj["confident"], bool)
+        assert set(obj["timing_ms"]) == TIMING_KEYS
+        assert all(isinstance(v, (int, float)) and v >= 0 for v in obj["timing_ms"].values())
+        res = obj["results"]
+        assert 1 <= len(res) <= 3
+        assert [r["rank"] for r in res] == list(range(1, len(res) + 1))
+        for r in res:
+            assert set(r) == RESULT_KEYS
+            assert re.fullmatch(r"[0-9a-f]{16}", r["song_id"])
+            assert os.path.isabs(r["path"]) and Path(r["path"]) in lib.songs
+            assert r["title"] is None and r["artist"] is None  # untagged files: null, not guessed
+            assert r["genre"] == Path(r["path"]).parent.name
+            assert isinstance(r["score"], float) and 0.0 <= r["score"] <= 1.0
+            assert 0.0 <= r["match_start_s"] <= r["match_end_s"] <= 6.4 + 1e-6
+        assert [r["score"] for r in res] == sorted((r["score"] for r in res), reverse=True)
+        assert res[0]["path"] == str(expected_song)  # the hummed tune comes first
+
+
+def test_query_many_files_one_process_models_load_once(lib, capsys, monkeypatch):
+    import hum_search.search as search_mod
+    import hum_search.store as store_mod
+
+    counts = {"searcher": 0, "store": 0}
+    real_init, real_open = search_mod.Searcher.__init__, store_mod.open_store
+
+    def counting_init(self, *a, **kw):
+        counts["searcher"] += 1
+        real_init(self, *a, **kw)
+
+    def counting_open(*a, **kw):
+        counts["store"] += 1
+        return real_open(*a, **kw)
+
+    monkeypatch.setattr(search_mod.Searcher, "__init__", counting_init)
+    monkeypatch.setattr(store_mod, "open_store", counting_open)
+    rc, out, _ = run_cli(capsys, "query", *lib.hums, "--json", "--store", lib.store)
+    assert rc == 0 and len(out.splitlines()) == len(lib.hums)
+    assert counts == {"searcher": 1, "store": 1}
+
+
+def test_query_failure_does_not_stop_the_others(lib, capsys, tmp_path):
+    missing = tmp_path / "nope.wav"
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    rc, out, _ = run_cli(capsys, "query", missing, lib.hums[1], empty, "--json", "--store", lib.store)
+    objs = [json.loads(ln) for ln in out.splitlines()]
+    assert rc == 1 and [o["query"] for o in objs] == [str(missing), str(lib.hums[1]), str(empty)]
+    assert objs[0] == {"query": str(missing), "error": objs[0]["error"], "results": []}
+    assert "does not exist" in objs[0]["error"] and "Fix:" in objs[0]["error"]
+    assert objs[1]["results"] and "error" not in objs[1]
+    assert "empty" in objs[2]["error"] and objs[2]["results"] == []
+
+
+def test_query_genre_filter(lib, capsys):
+    rc, out, _ = run_cli(capsys, "query", lib.hums[0], "--json", "--genre", "Folk", "--store", lib.store)
+    res = json.loads(out)["results"]
+    assert rc == 0 and res and {r["genre"] for r in res} == {"Folk"}
+    rc, out, _ = run_cli(capsys, "query", lib.hums[0], "--json", "-g", "Jazz", "-g", "Folk", "--store", lib.store)
+    assert {r["genre"] for r in json.loads(out)["results"]} == {"Folk"}
+
+
+# --- query: the table ----------------------------------------------------------------------------------
+def test_query_table(lib, capsys):
+    rc, out, err = run_cli(capsys, "query", lib.hums[3], "--top", "2", "--store", lib.store)
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{lib.hums[3]} (hum, ")
+    assert re.match(r"\s+#\s+score\s+song\s+genre\s+match\s+path", lines[1])
+    first = lines[2].split()
+    assert first[0] == "1" and float(first[1]) <= 1.0
+    assert "tune3.wav" in lines[2] and "Folk" in lines[2] and str(lib.songs[3]) in lines[2]
+    assert re.search(r"\d+:\d\d–\d+:\d\d", lines[2])
+    assert len([ln for ln in lines if re.match(r"\s+\d+\s+\d\.\d{3}\s", ln)]) == 2
+
+
+def test_table_says_when_there_is_no_confident_match():
+    from hum_search.commands.query import format_table
+
+    meta = SongMeta(song_id="0123456789abcdef", path="/music/Folk/x.flac", title="Ode", artist="Ludwig", album=None,
+                    genre="Folk", duration_s=180.0, content_hash="0" * 64, file_size=1, file_mtime=0.0,
+                    indexed_at="2026-01-01T00:00:00Z")
+    resp = SearchResponse(query="q.wav", mode="hum", results=[Result(1, meta, 0.31, 1.2, 65.0, 74.5)],
+                          confident=False, timing_ms={"total": 12.0})
+    text = format_table(resp, "q.wav")
+    assert "Ode — Ludwig" in text and "1:05–1:14" in text and "/music/Folk/x.flac" in text
+    assert "no confident match" in text
+    resp.results, resp.confident = [], False
+    assert "no matching songs in genre Jazz" in format_table(resp, "q.wav", ["Jazz"])
+
+
+# --- query: setup errors ---------------------------------------------------------------------------------
+def test_query_without_an_index(capsys, tmp_path):
+    rc, out, err = run_cli(capsys, "query", tmp_path / "x.wav", "--store", tmp_path / "no-index")
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "no hum-search index" in err and "hum-search index DIR" in err
+
+
+def test_sound_mode_unavailable_is_one_line(lib, capsys):
+    rc, out, err = run_cli(capsys, "query", lib.hums[0], "--mode", "sound", "--store", lib.store)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "sound search unavailable" in err and "--mode hum" in err
+    assert "Traceback" not in err
+
+
+# --- record ------------------------------------------------------------------------------------------------
+class _RefuseSounddevice(importlib.abc.MetaPathFinder):
+    """Makes ``import sounddevice`` fail as it does where libportaudio2 is not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+        return None
+
+
+def test_record_without_portaudio(lib, capsys, monkeypatch):
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_RefuseSounddevice(), *sys.meta_path])
+    rc, out, err = run_cli(capsys, "record", "--seconds", "2", "--store", lib.store)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "PortAudio library is missing" in err and "apt-get install libportaudio2" in err
+
+
+class FakeSounddevice(types.ModuleType):
+    """A stand-in for the sounddevice module: no input device, or one that 'hears' ``signal``."""
+
+    class PortAudioError(Exception):
+        pass
+
+    def __init__(self, signal: np.ndarray | None):
+        super().__init__("sounddevice")
+        self.signal = signal
+        self.recorded = None
+
+    def query_devices(self, device=None, kind=None):
+        if self.signal is None:
+            raise self.PortAudioError("Error querying device -1")
+        return {"name": "Fake USB microphone", "max_input_channels": 1, "default_samplerate": 44100.0}
+
+    def rec(self, frames, samplerate, channels, dtype):
+        assert samplerate == 44_100 and channels == 1 and dtype == "float32"
+        y = np.zeros((frames, 1), np.float32)
+        n = min(frames, len(self.signal))
+        y[:n, 0] = self.signal[:n]
+        self.recorded = y
+        return y
+
+    def wait(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+def test_record_without_an_input_device(lib, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", FakeSounddevice(None))
+    rc, out, err = run_cli(capsys, "record", "--store", lib.store)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "no microphone found" in err and "Fix:" in err
+
+
+def test_record_on_this_machine_without_a_microphone(lib, capsys):
+    """The real sounddevice: on machines with no input device (like CI) a clear one-line error."""
+    from hum_search.commands.record import import_sounddevice, input_device_name
+    from hum_search.errors import DeviceError
+
+    try:
+        input_device_name(import_sounddevice())
+    except DeviceError:
+        pass
+    else:
+        pytest.skip("this machine has a microphone")
+    rc, out, err = run_cli(capsys, "record", "--seconds", "1", "--store", lib.store)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Fix:" in err
+    assert "microphone" in err or "PortAudio" in err
+
+
+def test_record_queries_through_the_same_path(lib, capsys, monkeypatch, tmp_path):
+    hum = hum_for(1, sr=44_100)
+    fake = FakeSounddevice(hum)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    saved = tmp_path / "take.wav"
+    rc, out, err = run_cli(capsys, "record", "--seconds", "8", "--json", "--top", "2", "--save", saved,
+                           "--store", lib.store)
+    assert rc == 0, err
+    obj = json.loads(out)
+    assert obj["query"] == "microphone (8 s)"
+    assert obj["results"][0]["path"] == str(lib.songs[1]) and set(obj["results"][0]) == RESULT_KEYS
+    assert "Fake USB microphone" in err
+    import soundfile as sf
+
+    y, sr = sf.read(str(saved), dtype="float32")
+    assert sr == 44_100 and len(y) == 8 * 44_100
+    np.testing.assert_allclose(y[: len(hum)], hum, atol=1e-6)
+
+
+# --- stats and remove ----------------------------------------------------------------------------------------
+def test_stats(lib, capsys):
+    rc, out, _ = run_cli(capsys, "stats", "--store", lib.store)
+    assert rc == 0
+    assert re.search(r"^songs:\s+4\b", out, re.M)
+    assert re.search(r"^\s+Folk\s+2$", out, re.M) and re.search(r"^\s+Rock\s+2$", out, re.M)
+    assert "salience-melody-v1" in out or current_spec().melody_model in out
+    assert "format version" in out and "sound model:" in out and "disk:" in out
+    rc, out, _ = run_cli(capsys, "stats", "--json", "--store", lib.store)
+    d = json.loads(out)
+    spec = current_spec()
+    assert rc == 0 and d["songs"] == 4 and d["genres"] == {"Folk": 2, "Rock": 2} and d["songs_without_genre"] == 0
+    assert d["segments"] > 0 and d["with_sound"] == 0 and d["failures"] == 0
+    assert d["kind"] == "embedded" and d["location"] == str(lib.store) and d["disk_bytes"] > 0
+    assert d["format_version"] == spec.format_version
+    assert d["models"] == {"melody": spec.melody_model, "melody_dim": spec.melody_dim, "sound": spec.sound_model,
+                           "sound_dim": spec.sound_dim}
+    assert d["sound_search_available"] is False and "sound search unavailable" in d["sound_status"]
+
+
+def test_remove_by_path_and_id(lib, capsys, tmp_path, monkeypatch):
+    store_dir = tmp_path / "store"
+    shutil.copytree(lib.store, store_dir)
+    with EmbeddedStore(store_dir, current_spec(), create=False) as s:
+        states = s.file_states()
+    by_id = states[str(lib.songs[1])].song_id
+    monkeypatch.chdir(lib.music)
+    rel = os.path.relpath(lib.songs[0], lib.music)  # relative paths are made absolute
+    rc, out, err = run_cli(capsys, "remove", rel, by_id, "--store", store_dir)
+    assert rc == 0, err
+    assert out.splitlines() == [f"removed {states[str(lib.songs[0])].song_id} ({lib.songs[0]})",
+                                f"removed {by_id} ({lib.songs[1]})"]
+    rc, out, err = run_cli(capsys, "remove", "0000000000000000", lib.songs[2], "--store", store_dir)
+    assert rc == 1 and out.splitlines() == [f"removed {states[str(lib.songs[2])].song_id} ({lib.songs[2]})"]
+    assert err.strip() == "0000000000000000: no song in the index has this path or id"
+    with EmbeddedStore(store_dir, current_spec(), create=False) as s:
+        assert list(s.file_states()) == [str(lib.songs[3])]

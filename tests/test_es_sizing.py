@@ -1,0 +1,33 @@
+"""The sizing formulas and the quantization measurement behind docs/elasticsearch.md. Offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from hum_search.store import es_sizing
+from hum_search.store.es_sizing import Collection, memory_bytes, vector_bytes
+
+
+def test_elastic_formulas():
+    # Elastic: float 4*d, int8 d+4, int4 d/2+4, bbq d/8+14, plus 4*m for the HNSW graph
+    assert vector_bytes("flat", 2048) == 8192
+    assert vector_bytes("hnsw", 64) == 4 * 64 + 64
+    assert vector_bytes("int8_hnsw", 2048) == 2048 + 4 + 64
+    assert vector_bytes("int4_hnsw", 2048) == 1024 + 4 + 64
+    assert vector_bytes("bbq_hnsw", 2048) == 256 + 14 + 64
+    assert es_sizing.disk_bytes("int8_hnsw", 100) == 400 + 104
+
+
+def test_documented_totals():
+    m = memory_bytes(Collection(10_000))
+    assert m["melody"] == pytest.approx(10_000 * 120 * 320)
+    assert m["sound"] == pytest.approx(10_000 * 2116)
+    assert memory_bytes(Collection(1_000_000))["total"] == pytest.approx(40.5e9, rel=0.01)
+
+
+def test_quantization_measurement_supports_the_choice():
+    r = es_sizing.quantization_recall("melody", 4000, 64, n_queries=60, seed=3)
+    assert r["int8+rescore2"] >= 0.97 and r["int8+rescore2"] >= r["int8"]
+    assert r["bbq+rescore3"] < r["int8+rescore2"]
+    s = es_sizing.quantization_recall("sound", 1500, 2048, n_queries=40, seed=3)
+    assert s["int8+rescore2"] >= 0.97
