@@ -19,6 +19,8 @@
 | HUM_SEARCH_MUSIC_ROOT         | unset                                     | web app: folder the UI may index and      |
 |                               |                                           | serve audio from                          |
 | HUM_SEARCH_LOG_LEVEL          | WARNING                                   | logging level of the library              |
+| HUM_SEARCH_KIBANA_URL         | http://localhost:5601                     | Kibana, for `hum-search kibana-setup`     |
+| HUM_SEARCH_SOUNDFONT          | Debian's FluidR3_GM.sf2                   | General MIDI soundfont for the demo       |
 """
 
 from __future__ import annotations

@@ -169,9 +169,13 @@ class IndexInterrupted(KeyboardInterrupt):
 
 
 # --- files ----------------------------------------------------------------------------------------------
+IGNORE_MARKER = ".hum-search-ignore"  # a folder holding this file (and its sub-folders) is not indexed
+
+
 def find_audio_files(roots: Sequence[str | os.PathLike]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``(files, errors)``: ``(absolute path, its root)`` of every audio file under ``roots``, sorted
-    and without repeats, and ``(folder, reason)`` for folders that could not be read.
+    and without repeats, and ``(folder, reason)`` for folders that could not be read. Hidden
+    files and folders, and folders that contain a ``.hum-search-ignore`` file, are skipped.
 
     A root may also be a single audio file. A root that does not exist raises HumSearchError."""
     files: list[tuple[str, str]] = []
@@ -202,6 +206,9 @@ def find_audio_files(roots: Sequence[str | os.PathLike]) -> tuple[list[tuple[str
                 dirnames[:] = []
                 continue
             seen_dirs.add((st.st_dev, st.st_ino))
+            if IGNORE_MARKER in filenames:  # e.g. the demo's example hums: not songs
+                dirnames[:] = []
+                continue
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in filenames:
                 if name.startswith(".") or os.path.splitext(name)[1].lower() not in AUDIO_EXTENSIONS:
@@ -509,6 +516,7 @@ def index_paths(
     failures_file: str | os.PathLike | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     analyze: Callable[..., _WorkerResult] | None = None,
+    exclude: Callable[[str], bool] | None = None,
 ) -> IndexReport:
     """Index the audio files under ``roots`` into ``store`` (see the module docstring).
 
@@ -518,7 +526,8 @@ def index_paths(
     ``stop_event``: set it to stop after the files in flight (they are written). ``stop_on_error``:
     stop at the first failed file. ``force``: analyse again even unchanged files. ``prune``: remove
     songs whose files under ``roots`` are gone. ``failures_file``: append ``failed_at, path, reason``
-    lines there (TSV). ``analyze``: replaces ``analyze_file`` (tests; must be picklable).
+    lines there (TSV). ``analyze``: replaces ``analyze_file`` (tests; must be picklable). ``exclude``:
+    files (absolute paths) for which it returns True are left out (e.g. songs held out by ``eval``).
 
     Raises HumSearchError for a missing root and StoreError when the store fails (what was written
     before stays); Ctrl-C raises IndexInterrupted after writing the songs already analysed."""
@@ -526,15 +535,17 @@ def index_paths(
     run = _Run(store, [os.fspath(r) for r in roots], settings=settings,
                workers=settings.workers if workers is None else workers, embedder=sound_embedder,
                progress=progress, stop_event=stop_event, stop_on_error=stop_on_error, force=force, prune=prune,
-               failures_file=failures_file, batch_size=max(1, batch_size), analyze=analyze or analyze_file)
+               failures_file=failures_file, batch_size=max(1, batch_size), analyze=analyze or analyze_file,
+               exclude=exclude)
     return run.run()
 
 
 class _Run:
     def __init__(self, store, roots: list[str], *, settings: Settings, workers: int, embedder, progress,
                  stop_event, stop_on_error: bool, force: bool, prune: bool, failures_file, batch_size: int,
-                 analyze) -> None:
+                 analyze, exclude=None) -> None:
         self.store = store
+        self.exclude = exclude
         self.roots = roots
         self.settings = settings
         self.workers = max(0, int(workers))
@@ -565,6 +576,8 @@ class _Run:
         t0 = time.monotonic()
         r = self.report
         files, walk_errors = find_audio_files(self.roots)
+        if self.exclude is not None:
+            files = [f for f in files if not self.exclude(f[0])]
         r.files = len(files)
         self.states = self.store.file_states()
         todo: list[_Task] = []

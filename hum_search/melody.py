@@ -36,8 +36,7 @@ QUERY_HOP_S = 0.2  # query windows start every QUERY_HOP_S seconds (hum time)
 MAX_QUERY_WINDOWS = 200  # cap on windows per query (latency)
 QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 11))  # hum tempo / song tempo
 MIN_VOICED_S = 2.0  # a hum needs at least this much voiced sound
-CENTER = True
-MIN_SPREAD = 0.1
+MIN_SPREAD = 0.1  # windows whose pitch hardly moves (RMS of the centred vector) are not used
 
 
 def params() -> dict:
@@ -45,6 +44,7 @@ def params() -> dict:
     return {
         "contour_fps": CONTOUR_FPS, "gap_fill_s": GAP_FILL_S, "segment_s": SEGMENT_S,
         "segment_points": SEGMENT_POINTS, "segment_hop_s": SEGMENT_HOP_S, "max_unvoiced": MAX_UNVOICED,
+        "min_spread": MIN_SPREAD,
         "tracker": {"sr": pitch.SAMPLE_RATE, "hop": pitch.HOP, "window": pitch.WINDOW, "n_fft": pitch.N_FFT,
                     "song": pitch.SONG.__dict__},
     }
@@ -97,7 +97,7 @@ def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float) -> tu
     Each window is divided into SEGMENT_POINTS equal bins; a bin's value is the mean of
     exp(2πi·pitch/12) over its voiced frames (0 when it has none, and shorter than 1 when the pitch
     moves inside it). The window is rotated by the angle of its overall mean, then (real, imag) are
-    stacked and scaled to unit norm. Returns (vectors (n, MELODY_DIM), circular mean pitch (n,)
+    stacked (less the mean of the real parts) and scaled to unit norm. Returns (vectors (n, MELODY_DIM), circular mean pitch (n,)
     in semitones mod 12, ok mask (n,): fully inside the contour and voiced enough)."""
     starts = np.asarray(starts, np.float64)
     n = len(contour)
@@ -119,14 +119,12 @@ def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float) -> tu
     total = bins.sum(axis=1, keepdims=True)
     rot = np.conj(total / np.maximum(np.abs(total), 1e-9))
     r = bins * rot
-    if CENTER:
-        real = r.real - r.real.mean(axis=1, keepdims=True) * (bins_v >= 0.5).mean(axis=1, keepdims=True) ** 0
-        vec = np.concatenate([np.where(bins_v >= 0.5, real, 0), r.imag], axis=1)
-    else:
-        vec = np.concatenate([r.real, r.imag], axis=1)
+    # without the mean of the real parts, a window of one held note is ~0 and is dropped (it would
+    # match every held note); what remains is how the pitch moves around the window's centre
+    real = np.where(bins_v >= 0.5, r.real - r.real.mean(axis=1, keepdims=True), 0.0)
+    vec = np.concatenate([real, r.imag], axis=1)
     norm = np.linalg.norm(vec, axis=1, keepdims=True)
-    if CENTER:
-        ok = ok & (norm[:, 0] / np.sqrt(SEGMENT_POINTS) >= MIN_SPREAD)
+    ok &= norm[:, 0] / np.sqrt(SEGMENT_POINTS) >= MIN_SPREAD
     vec /= np.maximum(norm, 1e-9)
     mean_pitch = (np.angle(total[:, 0]) * 12 / (2 * np.pi)) % 12
     return vec.astype(np.float32), mean_pitch.astype(np.float32), ok

@@ -48,9 +48,16 @@ class TrackerParams:
     silence_db: float = 35.0  # frames this far below the loud frames are unvoiced
     unvoiced_cost: float = 1.2
     voicing_switch_cost: float = 0.5
+    fix_harmonic_jumps: bool = False  # move stray notes tracked at a harmonic back (hums only)
+    # Noise rejection, per run of voiced frames: a run whose median peakiness (best salience / mean
+    # salience; flat for noise, peaked for a voice) is below min_peakiness is noise unless its pitch
+    # is steady (share of frame steps under 0.2 semitone >= min_steadiness) over enough frames.
+    min_peakiness: float = 0.0
+    min_steadiness: float = 0.75
+    min_steady_frames: int = 12
 
 
-HUM = TrackerParams(fmin_hz=65.0, fmax_hz=1100.0)
+HUM = TrackerParams(fmin_hz=65.0, fmax_hz=1100.0, fix_harmonic_jumps=True, min_peakiness=2.3)
 SONG = TrackerParams(fmin_hz=100.0, fmax_hz=2000.0, harmonic_decay=0.5, height=0.35)
 
 
@@ -106,9 +113,10 @@ def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
     """f0 track in MIDI pitch (float, NaN where unvoiced) at FRAME_RATE, for 16 kHz mono ``y``."""
     grid = _grid(params)
     k = min(N_CANDIDATES, len(grid.f0_hz))
-    cand_sal, cand_pitch, levels = [], [], []
+    cand_sal, cand_pitch, levels, peakiness = [], [], [], []
     for spec, level_db in _frames(y):
         sal = spec @ grid.weights
+        peakiness.append(sal.max(axis=1) / np.maximum(np.abs(sal).mean(axis=1), 1e-9))
         peaked = np.zeros_like(sal)
         is_peak = (sal[:, 1:-1] > sal[:, :-2]) & (sal[:, 1:-1] >= sal[:, 2:])
         peaked[:, 1:-1] = np.where(is_peak, sal[:, 1:-1], 0.0)
@@ -127,6 +135,45 @@ def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
     out = np.full(len(path), np.nan, np.float32)
     voiced = path < k
     out[voiced] = cp[np.nonzero(voiced)[0], path[voiced]]
+    if params.min_peakiness > 0:
+        peaky = np.concatenate(peakiness)
+        for a, b in _runs(voiced):
+            if np.median(peaky[a:b]) >= params.min_peakiness:
+                continue
+            steady = np.mean(np.abs(np.diff(out[a:b])) < 0.2) if b - a > 1 else 0.0
+            if b - a < params.min_steady_frames or steady < params.min_steadiness:
+                out[a:b] = np.nan
+    return _fix_harmonic_jumps(out) if params.fix_harmonic_jumps else out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]))
+
+
+HARMONIC_SHIFTS = (-24.0, -19.0, -12.0, 12.0, 19.0)  # semitones: 4th, 3rd, 2nd harmonic and sub-octave
+OUTLIER_SEMITONES = 8.0  # a note this far from the hum's median pitch is suspect
+
+
+def _fix_harmonic_jumps(midi: np.ndarray) -> np.ndarray:
+    """Between breaths or consonants the Viterbi restarts, and a note may be tracked at its 2nd or
+    3rd harmonic (thin microphones lose a low voice's fundamental). A hum stays within about an
+    octave, so a note far from the hum's median that a harmonic shift brings close is moved back."""
+    out = midi.copy()
+    voiced = ~np.isnan(out)
+    if voiced.sum() < 10:
+        return out
+    runs = _runs(voiced)
+    for _ in range(2):
+        ref = float(np.median(out[voiced]))
+        for a, b in runs:
+            d = float(np.median(out[a:b])) - ref
+            if abs(d) <= OUTLIER_SEMITONES:
+                continue
+            shift = min(HARMONIC_SHIFTS, key=lambda s: abs(d + s))
+            if abs(d + shift) < abs(d) - 4.0:
+                out[a:b] += shift
     return out
 
 

@@ -33,7 +33,7 @@ from .store.base import SongMeta, Store
 log = logging.getLogger(__name__)
 
 K_PER_WINDOW = 20  # songs the kNN returns for each query window
-RERANK_SONGS = 30  # candidates re-ranked by alignment
+RERANK_SONGS = 50  # candidates re-ranked by alignment
 REGIONS_PER_SONG = 2  # distinct hit positions aligned per candidate
 REGION_GAP_S = 2.0  # hit positions closer than this are the same region
 REGION_MARGIN = 0.3  # region = estimated span +- this share of the span (+ 1 s)
@@ -48,7 +48,7 @@ VOTE_BIN_S = 1.0
 class Result:
     rank: int
     song: SongMeta
-    score: float  # 0..1, higher is better
+    score: float  # hum mode: estimated probability that this is the hummed song; sound mode: (1+cos)/2
     cost: float | None = None  # mean alignment cost in semitones (hum mode)
     match_start_s: float | None = None
     match_end_s: float | None = None
@@ -212,10 +212,10 @@ class Searcher:
             meta = songs[m.region.song_id].meta
             start = m.region.start_s + m.start / fps
             end = m.region.start_s + (m.end + 1) / fps
-            results.append(Result(rank=rank, song=meta, score=cost_to_score(m.cost), cost=m.cost,
+            results.append(Result(rank=rank, song=meta, score=0.0, cost=m.cost,
                                   match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
                                   transpose=float((m.key + 6) % 12 - 6)))
-        return results
+        return _scored(results)
 
     def explain(self, response: "SearchResponse", result: Result) -> "MatchPlot | None":
         """The picture of why ``result`` matched: the hum's contour transposed into the song's key and
@@ -311,19 +311,30 @@ def _segment_means(contour: np.ndarray, starts_s: list[float]) -> np.ndarray:
 
 
 # --- scores -------------------------------------------------------------------------------------------
-SCORE_MID_COST = 0.9  # alignment cost (semitones) that maps to score 0.5
-SCORE_SLOPE = 0.15
-CONFIDENT_MAX_COST = 0.9  # provisional; calibrated on dev data (see docs/melody.md)
-CONFIDENT_MIN_MARGIN = 0.0
+# The score of a result is the estimated probability that it is the hummed song, from a logistic
+# model of two numbers: its alignment cost (mean semitones of mismatch) and how much better it is than
+# the best other song (log of that song's cost over its own). Fitted on the development benchmark's
+# queries (in-catalogue and out-of-catalogue); see docs/melody.md for the data and the check.
+SCORE_BIAS = 0.93
+SCORE_COST = -5.32  # per semitone of mean alignment cost
+SCORE_MARGIN = 8.47  # per unit of log(cost of the best other song / own cost)
+CONFIDENT_MIN_SCORE = 0.5  # chosen on dev data so that false accepts stay under 5 %
 
 
-def cost_to_score(cost: float) -> float:
-    """Map the mean alignment cost to 0..1 (1 = identical contours)."""
-    return float(1.0 / (1.0 + math.exp((cost - SCORE_MID_COST) / SCORE_SLOPE)))
+def match_score(cost: float, other_best_cost: float | None) -> float:
+    margin = math.log(max(other_best_cost, 1e-6) / max(cost, 1e-6)) if other_best_cost is not None else 0.0
+    z = SCORE_BIAS + SCORE_COST * cost + SCORE_MARGIN * margin
+    return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+
+
+def _scored(results: list[Result]) -> list[Result]:
+    """Fill in each (cost-ranked) result's score: cost against the best *other* song's cost."""
+    costs = [r.cost for r in results]
+    for i, r in enumerate(results):
+        others = costs[:i] + costs[i + 1:]
+        r.score = match_score(r.cost, min(others) if others else None)
+    return results
 
 
 def confidence(results: list[Result]) -> bool:
-    if not results or results[0].cost is None:
-        return False
-    margin = (results[1].cost - results[0].cost) if len(results) > 1 else 1.0
-    return results[0].cost <= CONFIDENT_MAX_COST and margin >= CONFIDENT_MIN_MARGIN
+    return bool(results) and results[0].cost is not None and results[0].score >= CONFIDENT_MIN_SCORE

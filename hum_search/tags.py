@@ -13,21 +13,32 @@ log = logging.getLogger(__name__)
 TAG_FIELDS = ("title", "artist", "album", "genre")
 
 
+_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON"}
+
+
 def read_tags(path: str | Path) -> dict[str, str | None]:
-    """Title, artist, album and genre from the file's tags (None where absent or unreadable)."""
+    """Title, artist, album and genre from the file's tags (None where absent or unreadable).
+    Handles "easy" tag formats (ID3 in mp3, Vorbis comments, MP4 atoms) and raw ID3 chunks in
+    WAV/AIFF files, which mutagen does not map to easy keys."""
     out: dict[str, str | None] = dict.fromkeys(TAG_FIELDS)
     try:
         import mutagen
+        from mutagen.id3 import ID3
 
         f = mutagen.File(str(path), easy=True)
     except Exception as e:  # mutagen raises many types for broken headers
         log.debug("no readable tags in %s: %s", path, e)
         return out
-    if f is None or not getattr(f, "tags", None):
+    tags = getattr(f, "tags", None) if f is not None else None
+    if not tags:
         return out
     for key in TAG_FIELDS:
         try:
-            values = f.tags.get(key)
+            if isinstance(tags, ID3):
+                frame = tags.get(_ID3_FRAMES[key])
+                values = (frame.genres if key == "genre" else frame.text) if frame is not None else None
+            else:
+                values = tags.get(key)
         except Exception:  # some tag containers raise on unknown keys
             values = None
         if values:

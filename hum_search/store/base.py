@@ -36,7 +36,9 @@ class IndexSpec:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def differences(self, other: "IndexSpec") -> list[str]:
-        a, b = self.to_dict(), other.to_dict()
+        """What differs, as "dotted.key: store has X, code expects Y" (nested settings flattened, so
+        a message names the one parameter that changed rather than two whole dictionaries)."""
+        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
         return [f"{k}: store has {a.get(k)!r}, code expects {b.get(k)!r}" for k in sorted(set(a) | set(b))
                 if a.get(k) != b.get(k)]
 
@@ -48,6 +50,16 @@ class IndexSpec:
                 f"the index at {location} was built with other features ({'; '.join(diffs)})",
                 f"re-index into a new store (hum-search index DIR --store NEW_PATH), or delete {location} and index again",
             )
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 @dataclass
@@ -210,6 +222,10 @@ class Store(abc.ABC):
 
     def clear_failures(self, paths: Sequence[str]) -> None:
         """Forget failures of files that have since been indexed."""
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(path, reason, failed_at) of the files that failed to index, where the backend keeps them."""
+        return []
 
     def close(self) -> None:
         pass

@@ -147,9 +147,11 @@ class EmbeddedStore(Store):
     def _connect(self) -> sqlite3.Connection:
         try:
             db = sqlite3.connect(self.dir / DB_FILE, timeout=30, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
+            # readers (query, stats, the web app) must not take the write lock: create only when needed
+            if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'state'").fetchone()[0] == 0:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open {self.dir / DB_FILE} ({e})",
                              "check that the directory is writable and not on a network share") from None
@@ -315,17 +317,25 @@ class EmbeddedStore(Store):
             rows = np.arange(song_lo, song_hi)[bounds[:-1] < bounds[1:]]  # songs with segments
             if len(rows) == 0:
                 continue
-            best = self._best_per_song(mx, rows, q)  # (n_queries, n_songs)
+            best, arg = self._best_per_song(mx, rows, q)  # (n_queries, n_songs) each
             kk = min(k, len(rows))
             top = np.argpartition(-best, kk - 1, axis=1)[:, :kk] if kk < len(rows) else \
                 np.broadcast_to(np.arange(len(rows)), (len(q), len(rows)))
-            # the best segments of each selected song, for all the queries that selected it
+            if per_song == 1:  # the best segment of each song is known already: no per-song work
+                seg = np.take_along_axis(arg, top, axis=1)
+                scores = cosine_score(np.take_along_axis(best, top, axis=1)).tolist()
+                song_rows, starts, ends = rows[top].tolist(), mx.seg_start[seg].tolist(), mx.seg_end[seg].tolist()
+                ids = mx.song_ids
+                for qi in range(len(q)):
+                    results[qi].extend(SegmentHit(ids[r], st, en, sc) for r, st, en, sc in
+                                       zip(song_rows[qi], starts[qi], ends[qi], scores[qi]))
+                continue
+            # several segments per song: rank each selected song's segments for the queries that chose it
             for j in np.unique(top):
                 a, b = int(mx.seg_bounds[rows[j]]), int(mx.seg_bounds[rows[j] + 1])
                 queries = np.nonzero((top == j).any(axis=1))[0]
                 block = q[queries] @ mx.seg_vectors[a:b].T  # (n_selected_queries, n_segments)
-                n = min(per_song, b - a)
-                idx = block.argmax(axis=1)[:, None] if n == 1 else np.argsort(-block, axis=1, kind="stable")[:, :n]
+                idx = np.argsort(-block, axis=1, kind="stable")[:, :per_song]
                 scores = cosine_score(np.take_along_axis(block, idx, axis=1)).tolist()
                 starts, ends = mx.seg_start[a + idx].tolist(), mx.seg_end[a + idx].tolist()
                 sid = mx.song_ids[rows[j]]
@@ -335,10 +345,12 @@ class EmbeddedStore(Store):
         return [_best_songs(hits, k, per_song) for hits in results]
 
     @staticmethod
-    def _best_per_song(mx: _Matrix, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """Max cosine over each song's segments, for every query: (n_queries, len(rows)). The product
-        is computed in chunks of whole songs so the similarity matrix stays small (cache-friendly)."""
-        out = np.empty((len(q), len(rows)), np.float32)
+    def _best_per_song(mx: _Matrix, rows: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For every query and song (``rows``): the best cosine over the song's segments and the
+        index of that segment, each (n_queries, len(rows)). The product is computed in chunks of
+        whole songs, so the similarity matrix stays small (cache-friendly)."""
+        best = np.empty((len(q), len(rows)), np.float32)
+        arg = np.empty((len(q), len(rows)), np.int64)
         first = mx.seg_bounds[rows]
         last = mx.seg_bounds[rows + 1]
         i = 0
@@ -348,9 +360,14 @@ class EmbeddedStore(Store):
                 j += 1
             a, b = int(first[i]), int(last[j - 1])
             sims = q @ mx.seg_vectors[a:b].T
-            out[:, i:j] = np.maximum.reduceat(sims, first[i:j] - a, axis=1)
+            offsets = first[i:j] - a
+            best[:, i:j] = np.maximum.reduceat(sims, offsets, axis=1)
+            # argmax per song: the (last) column that equals its song's maximum
+            song_of_col = np.repeat(np.arange(j - i), last[i:j] - first[i:j])
+            cols = np.where(sims == best[:, i:j][:, song_of_col], np.arange(b - a), -1)
+            arg[:, i:j] = a + np.maximum.reduceat(cols, offsets, axis=1)
             i = j
-        return out
+        return best, arg
 
     def sound_knn(self, vector: np.ndarray, k: int, genres: Sequence[str] | None = None) -> list[SongHit]:
         v = normalize_rows(np.asarray(vector, np.float32).ravel())

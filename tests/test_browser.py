@@ -1,0 +1,278 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright against ``streamlit run
+app.py`` on a small rendered catalogue (the one test_app.py builds).
+
+1. A synthetic hum goes in through Chromium's fake microphone (``--use-file-for-fake-audio-capture``):
+   record, stop, and the app searches; the right song must be the first card, with its matched time.
+2. An mp3 of another hum is uploaded: the same.
+3. A hum of no tune in the catalogue: "No confident match" with muted guesses.
+4. The same on a 390 px wide phone viewport.
+Full-page screenshots of each view go to the test's temporary folder (the path is printed).
+
+Without Chromium (or the Playwright package) the test is skipped, except under CI (CI=true), where
+it fails: `make test` installs chromium through apt, so a missing one is a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from hum_search import synth
+from hum_search.audio import resample
+
+from .test_app import REPO, catalogue, make_hum, parse_mmss, unconfident_hum  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("HUM_SEARCH_CHROMIUM", "/usr/bin/chromium")
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+STARTUP_TIMEOUT_S = 90
+RESULT_TIMEOUT_MS = 60_000
+FAKE_MIC_SR = 48_000  # what Chromium's fake capture device reads best: 16-bit PCM WAV, 48 kHz, mono
+
+RECORDED = "greensleeves"  # hummed into the fake microphone
+UPLOADED = "ode-to-joy"  # uploaded as an mp3
+PHONE_UPLOAD = "twinkle-twinkle"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, message: str) -> None:
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: the browser test must run in CI; `make test` installs chromium "
+                    "through scripts/install-system-deps.sh --test)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    need(os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK),
+         f"Chromium not found at {CHROMIUM}. Fix: apt-get install chromium (or run `make test-deps`)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        need(False, "the playwright package is missing. Fix: pip install --no-deps -r requirements-dev.txt")
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(chromium_path, catalogue, tmp_path_factory):  # noqa: F811 (catalogue is a fixture)
+    """`streamlit run app.py` on the catalogue; yields its URL."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUM_SEARCH_")}
+    env.update(HUM_SEARCH_STORE=str(catalogue.store), HUM_SEARCH_MUSIC_ROOT=str(catalogue.music),
+               HUM_SEARCH_CACHE_DIR=str(tmp_path_factory.mktemp("no-models")), HUM_SEARCH_WORKERS="1",
+               PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.read().strip() == b"ok":
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"streamlit did not start in {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    text = log_path.read_text(errors="replace")
+    assert "Traceback" not in text, text[-4000:]
+
+
+def fake_mic_wav(path: Path, y_16k: np.ndarray, *, lead_s: float = 0.3, tail_s: float = 1.0) -> float:
+    """The hum as Chromium's fake capture device wants it: 16-bit PCM WAV, 48 kHz mono, with a little
+    silence before and after. Returns its duration in seconds."""
+    y = resample(y_16k.astype(np.float32), 16_000, FAKE_MIC_SR)
+    y = np.concatenate([np.zeros(int(lead_s * FAKE_MIC_SR), np.float32), y,
+                        np.zeros(int(tail_s * FAKE_MIC_SR), np.float32)])
+    sf.write(str(path), y, FAKE_MIC_SR, subtype="PCM_16")
+    return len(y) / FAKE_MIC_SR
+
+
+def launch(pw, chromium_path: str, fake_mic: Path | None = None):
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    if fake_mic is not None:
+        # %noloop: play the file once (then silence) instead of looping it
+        args.append(f"--use-file-for-fake-audio-capture={fake_mic}%noloop")
+    return pw.chromium.launch(executable_path=chromium_path, args=args)
+
+
+def open_app(browser, url: str, viewport: dict, *, phone: bool = False):
+    ctx = browser.new_context(viewport=viewport, permissions=["microphone"], is_mobile=phone, has_touch=phone,
+                              device_scale_factor=2 if phone else 1)
+    ctx.grant_permissions(["microphone"], origin=url)
+    page = ctx.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_text("Hum or sing a tune").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.locator('[data-testid="stAudioInput"]').wait_for(timeout=RESULT_TIMEOUT_MS)
+    return ctx, page
+
+
+def first_card(page, expected_title: str, kind: str = "match"):
+    """Wait until the first result card shows ``expected_title``; return the card's text."""
+    card = page.locator(f'[class*="st-key-{kind}_card_1"]').first
+    card.locator(".hs-title", has_text=expected_title).wait_for(timeout=RESULT_TIMEOUT_MS)
+    return card
+
+
+def wait_for_charts(page, min_count: int = 1) -> None:
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "
+        "[data-testid=\"stVegaLiteChart\"] svg.marks').length >= n", arg=min_count, timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_timeout(400)  # let the last frames paint
+
+
+def assert_matched_time(card, song) -> None:
+    text = card.inner_text()
+    m = re.search(r"Matched at (\d+:\d\d)–(\d+:\d\d)", text)
+    assert m, text
+    start, end = parse_mmss(m.group(1)), parse_mmss(m.group(2))
+    lo, hi = song.melody
+    assert lo - 2.0 <= start < end <= hi + 2.0, (m.group(0), song.melody)
+    # the card's player starts at the matched second
+    audio = card.locator("audio").first
+    assert audio.count() == 1
+    assert abs(audio.evaluate("a => a.currentTime") - int(start)) < 1.01 or "#t=" in (audio.get_attribute("src") or "")
+
+
+def upload(page, path: Path) -> None:
+    page.get_by_role("tab", name=re.compile("Upload")).click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+
+
+def shot(page, out: Path, name: str) -> Path:
+    """Two PNGs: ``name`` (the whole page) and ``name-fold.png`` (what the viewport shows). Streamlit
+    scrolls inside its own container, so for the whole page the viewport is made as tall as the
+    content for the moment of the screenshot."""
+    path = out / f"{name}.png"
+    page.screenshot(path=str(out / f"{name}-fold.png"))
+    vp = page.viewport_size
+    height = page.evaluate("""() => Math.max(document.documentElement.scrollHeight,
+        ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
+            .map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": vp["width"], "height": max(vp["height"], int(height) + 16)})
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(vp)
+    return path
+
+
+def test_hum_record_and_upload_in_chromium(server, catalogue, chromium_path, tmp_path):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    mic = tmp_path / "hum.wav"
+    mic_s = fake_mic_wav(mic, make_hum(RECORDED, transpose=-2.0, tempo=1.1, seed=11))
+    mp3 = synth.write_audio(tmp_path / "my hum.mp3", make_hum(UPLOADED, transpose=3.0, tempo=0.9, seed=12), 16_000)
+    phone_mp3 = synth.write_audio(tmp_path / "phone hum.mp3", make_hum(PHONE_UPLOAD, seed=13), 16_000)
+    nomatch = synth.write_audio(tmp_path / "no tune.wav", unconfident_hum(catalogue.store), 16_000)
+
+    with sync_playwright() as pw:
+        browser = launch(pw, chromium_path, mic)
+        try:
+            # --- desktop: record through the fake microphone ---------------------------------------
+            ctx, page = open_app(browser, server, DESKTOP)
+            page.get_by_role("button", name="Record").click()
+            page.get_by_role("button", name="Stop recording").wait_for()
+            page.wait_for_timeout(int(1000 * mic_s))
+            page.get_by_role("button", name="Stop recording").click()
+            t_stop = time.monotonic()
+            song = catalogue.songs[RECORDED]
+            card = first_card(page, song.title)
+            first_query_s = time.monotonic() - t_stop
+            assert_matched_time(card, song)
+            wait_for_charts(page)
+            shot(page, shots, "desktop-recording-results")
+
+            # --- desktop: upload an mp3 ----------------------------------------------------------------
+            t_upload = time.monotonic()
+            upload(page, mp3)
+            song = catalogue.songs[UPLOADED]
+            card = first_card(page, song.title)
+            second_query_s = time.monotonic() - t_upload
+            assert_matched_time(card, song)
+            wait_for_charts(page)
+            shot(page, shots, "desktop-results")
+
+            # --- desktop: no confident match ---------------------------------------------------------
+            upload(page, nomatch)  # replaces the mp3
+            page.get_by_text("No confident match").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+            page.locator('[class*="st-key-guess_card_1"]').first.wait_for()
+            assert page.locator('[class*="st-key-match_card"]').count() == 0
+            opacity = page.locator('[class*="st-key-guess_card_1"]').first.evaluate("e => getComputedStyle(e).opacity")
+            assert float(opacity) < 0.8  # muted
+            wait_for_charts(page)
+            shot(page, shots, "desktop-no-confident-match")
+            ctx.close()
+
+            # --- phone ---------------------------------------------------------------------------------
+            ctx, page = open_app(browser, server, PHONE, phone=True)
+            upload(page, phone_mp3)
+            song = catalogue.songs[PHONE_UPLOAD]
+            card = first_card(page, song.title)
+            assert_matched_time(card, song)
+            wait_for_charts(page)
+            no_overflow = page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+            assert no_overflow, "the page scrolls sideways on a phone"
+            # after a search the phone page scrolls the results into view
+            page.wait_for_function("""() => { const r = document.querySelector('[class*="st-key-results"]');
+                return r && r.getBoundingClientRect().top < window.innerHeight * 0.5; }""", timeout=10_000)
+            shot_viewport = page.screenshot(path=str(shots / "phone-results-scrolled.png"))
+            assert shot_viewport
+            shot(page, shots, "phone-results")
+            upload(page, nomatch)
+            page.get_by_text("No confident match").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+            wait_for_charts(page)
+            shot(page, shots, "phone-no-confident-match")
+            ctx.close()
+        finally:
+            browser.close()
+    for p in sorted(shots.iterdir()):
+        assert p.stat().st_size > 10_000, p
+    print(f"\nscreenshots: {shots}\nfirst query after start: {first_query_s:.2f} s from 'stop' to the first card; "
+          f"second (an upload): {second_query_s:.2f} s from choosing the file to the first card")
+    # the warm-up query at start-up makes the first real query about as fast as later ones
+    assert first_query_s < 3 * second_query_s + 2.0, (first_query_s, second_query_s)
+    copy_to = os.environ.get("HUM_SEARCH_SCREENSHOT_DIR")
+    if copy_to:
+        shutil.copytree(shots, copy_to, dirs_exist_ok=True)
