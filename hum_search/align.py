@@ -21,6 +21,7 @@ COST_CAP = 2.0  # semitones: the most one frame can cost
 UNVOICED_COST = 1.0  # cost of aligning a query frame to a song frame without melody
 PAD_COST = COST_CAP  # cost of a padding frame (regions have different lengths)
 DOWNSAMPLE = 2  # align at CONTOUR_FPS / DOWNSAMPLE (12.5 frames per second)
+STEP_PENALTY = 0.5  # added for each non-diagonal step (a local tempo change): rhythm counts
 
 
 @dataclass
@@ -67,8 +68,9 @@ def align(query: np.ndarray, regions: np.ndarray) -> Alignment:
         c = cost(i)
         # (1,1): from (i-1, j-1); (1,2): from (i-1, j-2); (2,1): from (i-2, j-1) via (i-1, j)
         diag[:, 1:] = d_prev[:, :-1]
-        skip[:, 2:] = d_prev[:, :-2]
+        np.add(d_prev[:, :-2], STEP_PENALTY, out=skip[:, 2:])
         np.add(d_prev2[:, :-1], c_prev[:, 1:], out=hold[:, 1:])
+        hold[:, 1:] += STEP_PENALTY
         s_diag[:, 1:] = s_prev[:, :-1]
         s_skip[:, 2:] = s_prev[:, :-2]
         s_hold[:, 1:] = s_prev2[:, :-1]
@@ -101,10 +103,10 @@ def alignment_path(query: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, n
         diag = np.full(m, big, np.float32)
         diag[1:] = d[i - 1, :-1]
         skip = np.full(m, big, np.float32)
-        skip[2:] = d[i - 1, :-2]
+        skip[2:] = d[i - 1, :-2] + STEP_PENALTY
         hold = np.full(m, big, np.float32)
         if i >= 2:
-            hold[1:] = d[i - 2, :-1] + c[i - 1, 1:]
+            hold[1:] = d[i - 2, :-1] + c[i - 1, 1:] + STEP_PENALTY
         best = np.minimum(np.minimum(diag, skip), hold)
         step[i] = np.where(best == diag, 1, np.where(best == skip, 2, 3))
         d[i] = c[i] + best

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 
 SAMPLE_RATE = 16_000  # Hz, everything is tracked at this rate
 HOP = 160  # samples: 10 ms frames
@@ -97,7 +98,7 @@ def _frames(y: np.ndarray):
     window = np.hanning(WINDOW).astype(np.float32)
     for a in range(0, n_frames, _CHUNK_FRAMES):
         f = frames[a:a + _CHUNK_FRAMES]
-        spec = np.abs(np.fft.rfft(f * window, N_FFT, axis=1)).astype(np.float32)
+        spec = np.abs(scipy.fft.rfft(f * window, N_FFT, axis=1, workers=-1)).astype(np.float32)
         level_db = 10 * np.log10(np.mean(np.square(f, dtype=np.float32), axis=1) + 1e-12)
         yield np.sqrt(spec), level_db
 

@@ -39,6 +39,8 @@ REGION_GAP_S = 2.0  # hit positions closer than this are the same region
 REGION_MARGIN = 0.3  # region = estimated span +- this share of the span (+ 1 s)
 FINE_SONGS = 10  # songs whose best region is aligned again at FINE_SHIFTS
 FINE_SHIFTS = (-0.5, 0.5)  # semitones either side of the key estimated from the hit
+TEMPO_NORMALIZE = True  # align in hum time at the hit's tempo (then non-diagonal steps cost STEP_PENALTY)
+FINE_DOWNSAMPLE = 2  # pass 2's alignment rate (1 = the full contour rate: measured no better, slower)
 MODES = ("hum", "sound")
 AGGREGATE = "vote"
 VOTE_BIN_S = 1.0
@@ -172,7 +174,7 @@ class Searcher:
         if not cands:
             return []
         songs = self.store.get([c.song_id for c in cands], melody=True)
-        query = qa.contour[~np.isnan(qa.contour)][:: align.DOWNSAMPLE]
+        query = qa.contour[~np.isnan(qa.contour)]
         query_len_s = len(qa.contour) / melody.CONTOUR_FPS
         regions: list[_Region] = []
         for c in cands:
@@ -193,23 +195,30 @@ class Searcher:
                 hi = start + (1 + REGION_MARGIN) * span + 1.0
                 a, b = int(lo * melody.CONTOUR_FPS), int(hi * melody.CONTOUR_FPS)
                 if np.sum(~np.isnan(contour[a:b])) >= 4:
-                    regions.append(_Region(c.song_id, contour[a:b][:: align.DOWNSAMPLE], a / melody.CONTOUR_FPS,
-                                           seg_mean - q_mean))
+                    # in hum time (the hit's tempo), so that a well-matched hum aligns on the diagonal
+                    t = tempo if TEMPO_NORMALIZE else 1.0
+                    seg = contour[a:b]
+                    values = seg[np.arange(0, len(seg), t).astype(int)]
+                    regions.append(_Region(c.song_id, values, a / melody.CONTOUR_FPS, seg_mean - q_mean, t))
         if not regions:
             return []
-        # pass 1: every region in the estimated key; pass 2: the best regions of the leading songs,
-        # half a semitone either side (the key estimate from one window is not exact)
-        best = _best_by_song(regions, align.align(query, _matrix(regions, 0.0)), 0.0)
+        # pass 1: every region in the estimated key; pass 2: the best region of each leading song
+        # again, half a semitone either side (the key estimate from one window is not exact)
+        ds = align.DOWNSAMPLE
+        best = _best_by_song(regions, align.align(query[::ds], _matrix(regions, 0.0, ds)), 0.0, ds)
         leaders = sorted(best.values(), key=lambda m: m.cost)[:FINE_SONGS]
-        fine = [m.region for m in leaders]
+        fine_regions = [m.region for m in leaders]
+        fine = {m.region.song_id: m for m in leaders} if FINE_DOWNSAMPLE == ds else {}
         for dk in FINE_SHIFTS:
-            for sid, m in _best_by_song(fine, align.align(query, _matrix(fine, dk)), dk).items():
-                if m.cost < best[sid].cost:
-                    best[sid] = m
-        fps = melody.CONTOUR_FPS / align.DOWNSAMPLE
+            al = align.align(query[::FINE_DOWNSAMPLE], _matrix(fine_regions, dk, FINE_DOWNSAMPLE))
+            for sid, m in _best_by_song(fine_regions, al, dk, FINE_DOWNSAMPLE).items():
+                if sid not in fine or m.cost < fine[sid].cost:
+                    fine[sid] = m
+        rest = sorted((m for sid, m in best.items() if sid not in fine), key=lambda m: m.cost)
         results = []
-        for rank, m in enumerate(sorted(best.values(), key=lambda m: m.cost), 1):
+        for rank, m in enumerate(sorted(fine.values(), key=lambda m: m.cost) + rest, 1):
             meta = songs[m.region.song_id].meta
+            fps = melody.CONTOUR_FPS / m.downsample / m.region.tempo
             start = m.region.start_s + m.start / fps
             end = m.region.start_s + (m.end + 1) / fps
             results.append(Result(rank=rank, song=meta, score=0.0, cost=m.cost,
@@ -270,34 +279,37 @@ class Searcher:
 @dataclass
 class _Region:
     song_id: str
-    values: np.ndarray  # the song's contour around a hit, downsampled for alignment
+    values: np.ndarray  # the song's contour around a hit
     start_s: float  # song time of the first value
     key: float  # semitones from the query's key to the song's here (estimated from the kNN hit)
+    tempo: float = 1.0  # song seconds per value, times CONTOUR_FPS (the values are resampled to hum time)
 
 
 @dataclass
 class _Match:
     region: _Region
     cost: float
-    start: int
+    start: int  # in frames at CONTOUR_FPS / downsample
     end: int
     key: float
+    downsample: int
 
 
-def _matrix(regions: list[_Region], shift: float) -> np.ndarray:
+def _matrix(regions: list[_Region], shift: float, downsample: int) -> np.ndarray:
     """Regions as one padded matrix (+inf = padding), transposed into the query's key."""
-    out = np.full((len(regions), max(len(r.values) for r in regions)), np.inf, np.float32)
-    for i, r in enumerate(regions):
-        out[i, : len(r.values)] = r.values - (r.key + shift)
+    values = [r.values[::downsample] for r in regions]
+    out = np.full((len(regions), max(len(v) for v in values)), np.inf, np.float32)
+    for i, (r, v) in enumerate(zip(regions, values)):
+        out[i, : len(v)] = v - (r.key + shift)
     return out
 
 
-def _best_by_song(regions: list[_Region], al: align.Alignment, shift: float) -> dict[str, _Match]:
+def _best_by_song(regions: list[_Region], al: align.Alignment, shift: float, downsample: int) -> dict[str, _Match]:
     best: dict[str, _Match] = {}
     for i, r in enumerate(regions):
         cost = float(al.cost[i])
         if r.song_id not in best or cost < best[r.song_id].cost:
-            best[r.song_id] = _Match(r, cost, int(al.start[i]), int(al.end[i]), r.key + shift)
+            best[r.song_id] = _Match(r, cost, int(al.start[i]), int(al.end[i]), r.key + shift, downsample)
     return best
 
 
@@ -307,18 +319,20 @@ def _segment_means(contour: np.ndarray, starts_s: list[float]) -> np.ndarray:
         return np.zeros(0, np.float32)
     length = melody.SEGMENT_S * melody.CONTOUR_FPS
     starts = np.clip(np.asarray(starts_s) * melody.CONTOUR_FPS, 0, max(len(contour) - length, 0))
-    return melody.window_vectors(contour, starts, length)[1]
+    lo = int(starts.min())  # work on the stretch that holds the windows, not the whole song
+    hi = int(np.ceil(starts.max() + length)) + 1
+    return melody.window_vectors(contour[lo:hi], starts - lo, length)[1]
 
 
 # --- scores -------------------------------------------------------------------------------------------
 # The score of a result is the estimated probability that it is the hummed song, from a logistic
 # model of two numbers: its alignment cost (mean semitones of mismatch) and how much better it is than
 # the best other song (log of that song's cost over its own). Fitted on the development benchmark's
-# queries (in-catalogue and out-of-catalogue); see docs/melody.md for the data and the check.
-SCORE_BIAS = 0.93
-SCORE_COST = -5.32  # per semitone of mean alignment cost
-SCORE_MARGIN = 8.47  # per unit of log(cost of the best other song / own cost)
-CONFIDENT_MIN_SCORE = 0.5  # chosen on dev data so that false accepts stay under 5 %
+# queries (in-catalogue and out-of-catalogue, 300- and 750-song catalogues); see docs/melody.md.
+SCORE_BIAS = 1.64
+SCORE_COST = -5.27  # per semitone of mean alignment cost
+SCORE_MARGIN = 8.76  # per unit of log(cost of the best other song / own cost)
+CONFIDENT_MIN_SCORE = 0.5  # chosen on dev data (medium and 750-song instances): false accepts at most 5 %
 
 
 def match_score(cost: float, other_best_cost: float | None) -> float:

@@ -22,47 +22,22 @@ if [ ! -x "$HS" ]; then
   exit 1
 fi
 
-folders=()
 if [ -z "$MUSIC" ]; then
   echo "==> No MUSIC folder given: rendering the demo collection into $DEMO_DIR/"
   "$HS" demo --out "$DEMO_DIR" --engine "$ENGINE"
-  MUSIC=$DEMO_DIR
-  # the genre folders only: $DEMO_DIR/hums holds example queries, not songs
-  for d in "$DEMO_DIR"/*/; do
-    [ "$(basename "$d")" = hums ] || folders+=("${d%/}")
-  done
-else
-  if [ ! -d "$MUSIC" ]; then
-    echo "error: MUSIC=$MUSIC is not a folder. Fix: give the folder that holds your music, e.g. make run MUSIC=~/Music" >&2
-    exit 2
-  fi
-  folders=("$MUSIC")
+  MUSIC=$DEMO_DIR  # its hums/ folder (example queries) carries a .hum-search-ignore marker
+elif [ ! -d "$MUSIC" ]; then
+  echo "error: MUSIC=$MUSIC is not a folder. Fix: give the folder that holds your music, e.g. make run MUSIC=~/Music" >&2
+  exit 2
 fi
 
-if "$HS" index --help >/dev/null 2>&1; then
-  echo "==> Indexing ${folders[*]} into $STORE"
-  "$HS" index "${folders[@]}"
-else
-  echo "note: this version of hum-search has no 'index' command yet; not indexing" >&2
-fi
+echo "==> Indexing $MUSIC into $STORE"
+"$HS" index "$MUSIC" || echo "note: some files could not be indexed (listed above); the others are searchable" >&2
 
 HUM_SEARCH_MUSIC_ROOT="$(cd "$MUSIC" && pwd)"
 export HUM_SEARCH_MUSIC_ROOT
 
-if [ -f app.py ]; then
-  echo "==> Starting the web app on http://$HOST:$PORT (Ctrl-C stops it)"
-  exec "$VENV/bin/streamlit" run app.py --server.address "$HOST" --server.port "$PORT" \
-    --server.headless true --browser.gatherUsageStats false
-fi
-
-example=""
-if [ -f "$MUSIC/hums/twinkle-twinkle.wav" ]; then
-  example="$MUSIC/hums/twinkle-twinkle.wav"
-elif [ -d "$MUSIC/hums" ]; then
-  example=$(ls "$MUSIC"/hums/*.wav 2>/dev/null | head -n 1 || true)
-fi
-echo
-echo "The web app is not part of this version yet. Query from the command line, e.g.:"
-echo "  HUM_SEARCH_STORE=$STORE $HS query ${example:-path/to/your-hum.wav}"
-echo "or record a hum with the microphone:"
-echo "  HUM_SEARCH_STORE=$STORE $HS record --seconds 8"
+echo "==> Starting the web app on http://$HOST:$PORT (Ctrl-C stops it)"
+echo "    From a terminal: $HS query <hum.wav>   or   $HS record --seconds 8"
+exec "$VENV/bin/streamlit" run app.py --server.address "$HOST" --server.port "$PORT" \
+  --server.headless true --browser.gatherUsageStats false

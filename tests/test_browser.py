@@ -238,6 +238,8 @@ def test_hum_record_and_upload_in_chromium(server, catalogue, chromium_path, tmp
             upload(page, nomatch)  # replaces the mp3
             page.get_by_text("No confident match").first.wait_for(timeout=RESULT_TIMEOUT_MS)
             page.locator('[class*="st-key-guess_card_1"]').first.wait_for()
+            # the previous answer's cards stay (greyed) until the rerun finishes: wait for them to go
+            page.locator('[class*="st-key-match_card"]').first.wait_for(state="detached", timeout=RESULT_TIMEOUT_MS)
             assert page.locator('[class*="st-key-match_card"]').count() == 0
             opacity = page.locator('[class*="st-key-guess_card_1"]').first.evaluate("e => getComputedStyle(e).opacity")
             assert float(opacity) < 0.8  # muted

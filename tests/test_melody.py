@@ -140,7 +140,8 @@ def test_alignment_finds_a_tempo_changed_excerpt():
     a, b = 40, 160  # frames of the excerpt
     hum = song[np.arange(a, b, 0.8).astype(int)]  # 25 % slower
     al = align.align(hum, song[None, :])
-    assert al.cost[0] < 0.05
+    # the pitches match exactly; what it costs is the warping (one non-diagonal step in five)
+    assert al.cost[0] < 0.05 + 0.25 * align.STEP_PENALTY
     assert abs(al.start[0] - a) <= 2 and abs(al.end[0] - (b - 1)) <= 3
 
 

@@ -50,6 +50,8 @@ STORE_FILE = "store.json"
 DB_FILE = "songs.sqlite3"
 STORE_KIND = "hum-search-embedded"
 _CHUNK_SEGMENTS = 8192  # segments per block of the similarity product
+_INDEX_BITS = 14  # a song's segments are numbered in 14 bits: 16384 x 0.4 s = 109 min > the 60 min limit
+_KEY_SCALE = float(1 << (31 - _INDEX_BITS - 1))  # cosine steps of 2^-16 in the remaining bits
 
 _META_COLUMNS = (
     "song_id", "path", "title", "artist", "album", "genre", "duration_s", "content_hash", "file_size",
@@ -347,8 +349,12 @@ class EmbeddedStore(Store):
     @staticmethod
     def _best_per_song(mx: _Matrix, rows: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For every query and song (``rows``): the best cosine over the song's segments and the
-        index of that segment, each (n_queries, len(rows)). The product is computed in chunks of
-        whole songs, so the similarity matrix stays small (cache-friendly)."""
+        index of that segment, each (n_queries, len(rows)).
+
+        The product is computed in chunks of whole songs (the similarity matrix stays in cache), and
+        max and argmax come out of one reduction: each cosine is packed with its segment's index
+        within the song into one int32 (cosine in the high bits, quantized to 2^-16), so the largest
+        key per song carries both."""
         best = np.empty((len(q), len(rows)), np.float32)
         arg = np.empty((len(q), len(rows)), np.int64)
         first = mx.seg_bounds[rows]
@@ -361,11 +367,14 @@ class EmbeddedStore(Store):
             a, b = int(first[i]), int(last[j - 1])
             sims = q @ mx.seg_vectors[a:b].T
             offsets = first[i:j] - a
-            best[:, i:j] = np.maximum.reduceat(sims, offsets, axis=1)
-            # argmax per song: the (last) column that equals its song's maximum
-            song_of_col = np.repeat(np.arange(j - i), last[i:j] - first[i:j])
-            cols = np.where(sims == best[:, i:j][:, song_of_col], np.arange(b - a), -1)
-            arg[:, i:j] = a + np.maximum.reduceat(cols, offsets, axis=1)
+            local = np.arange(b - a, dtype=np.int32) - np.repeat(offsets, last[i:j] - first[i:j]).astype(np.int32)
+            keys = np.clip(sims, -1.0, 1.0)
+            keys *= _KEY_SCALE
+            packed = keys.astype(np.int32) << _INDEX_BITS
+            packed |= local
+            top = np.maximum.reduceat(packed, offsets, axis=1)
+            best[:, i:j] = (top >> _INDEX_BITS).astype(np.float32) / _KEY_SCALE
+            arg[:, i:j] = first[i:j] + (top & ((1 << _INDEX_BITS) - 1))
             i = j
         return best, arg
 
