@@ -114,9 +114,11 @@ def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
     """f0 track in MIDI pitch (float, NaN where unvoiced) at FRAME_RATE, for 16 kHz mono ``y``."""
     grid = _grid(params)
     k = min(N_CANDIDATES, len(grid.f0_hz))
-    cand_sal, cand_pitch, levels, peakiness = [], [], [], []
+    cand_sal, cand_pitch, levels, peakiness, kept = [], [], [], [], []
     for spec, level_db in _frames(y):
         sal = spec @ grid.weights
+        if params.fix_harmonic_jumps:
+            kept.append(sal)
         peakiness.append(sal.max(axis=1) / np.maximum(np.abs(sal).mean(axis=1), 1e-9))
         peaked = np.zeros_like(sal)
         is_peak = (sal[:, 1:-1] > sal[:, :-2]) & (sal[:, 1:-1] >= sal[:, 2:])
@@ -144,7 +146,9 @@ def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
             steady = np.mean(np.abs(np.diff(out[a:b])) < 0.2) if b - a > 1 else 0.0
             if b - a < params.min_steady_frames or steady < params.min_steadiness:
                 out[a:b] = np.nan
-    return _fix_harmonic_jumps(out) if params.fix_harmonic_jumps else out
+    if params.fix_harmonic_jumps:
+        return _fix_harmonic_jumps(out, np.concatenate(kept), grid)
+    return out
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -157,10 +161,13 @@ HARMONIC_SHIFTS = (-24.0, -19.0, -12.0, 12.0, 19.0)  # semitones: 4th, 3rd, 2nd 
 OUTLIER_SEMITONES = 8.0  # a note this far from the hum's median pitch is suspect
 
 
-def _fix_harmonic_jumps(midi: np.ndarray) -> np.ndarray:
+def _fix_harmonic_jumps(midi: np.ndarray, sal: np.ndarray | None = None, grid: _Grid | None = None) -> np.ndarray:
     """Between breaths or consonants the Viterbi restarts, and a note may be tracked at its 2nd or
     3rd harmonic (thin microphones lose a low voice's fundamental). A hum stays within about an
-    octave, so a note far from the hum's median that a harmonic shift brings close is moved back."""
+    octave, so a note far from the hum's median that a harmonic shift brings close is moved back.
+    When several downward shifts would do (was it the 2nd or the 3rd harmonic?), the one whose pitch
+    has the most salience in the note's frames wins: a true fundamental collects all its harmonics.
+    Otherwise (upward: a low note, or one tracked an octave down) the shift that lands closest."""
     out = midi.copy()
     voiced = ~np.isnan(out)
     if voiced.sum() < 10:
@@ -172,10 +179,25 @@ def _fix_harmonic_jumps(midi: np.ndarray) -> np.ndarray:
             d = float(np.median(out[a:b])) - ref
             if abs(d) <= OUTLIER_SEMITONES:
                 continue
-            shift = min(HARMONIC_SHIFTS, key=lambda s: abs(d + s))
-            if abs(d + shift) < abs(d) - 4.0:
-                out[a:b] += shift
+            fits = [s for s in HARMONIC_SHIFTS if abs(d + s) < abs(d) - 4.0]
+            if not fits:
+                continue
+            if sal is not None and grid is not None and len(fits) > 1 and max(fits) < 0:
+                shift = max(fits, key=lambda s: _salience_along(sal[a:b], out[a:b] + s, grid))
+            else:
+                shift = min(fits, key=lambda s: abs(d + s))
+            out[a:b] += shift
     return out
+
+
+def _salience_along(sal: np.ndarray, midi: np.ndarray, grid: _Grid) -> float:
+    """Median over frames of the salience at (within one bin of) the given MIDI pitches; -inf off the grid."""
+    pos = 1200 * np.log2(440.0 * 2 ** ((midi - 69) / 12) / grid.f0_hz[0]) / CENTS_PER_BIN
+    b = np.rint(pos).astype(int)
+    if b.min() < 1 or b.max() > sal.shape[1] - 2:
+        return -np.inf
+    rows = np.arange(len(b))
+    return float(np.median(np.max([sal[rows, b - 1], sal[rows, b], sal[rows, b + 1]], axis=0)))
 
 
 def _refine(sal: np.ndarray, bins: np.ndarray, grid: _Grid) -> np.ndarray:
