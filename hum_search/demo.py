@@ -25,12 +25,12 @@ from typing import Callable, Iterable, Sequence
 
 from . import synth
 from .errors import HumSearchError
+from .indexing import IGNORE_MARKER  # the indexer skips folders holding this file
 
 log = logging.getLogger(__name__)
 
 ALBUM = "hum-search demo"
 HUMS_DIR = "hums"
-IGNORE_MARKER = ".hum-search-ignore"
 CATALOGUE_FILE = "catalogue.json"
 HUM_SR = 16000
 ENGINES = ("auto", "fluidsynth", "additive")

@@ -194,3 +194,12 @@ class StoreContract:
         assert store.melody_knn(q, k=1)[0][0].song_id == "song0000"
         store.add([make_record(9)])
         assert store.melody_knn(q, k=1)[0][0].song_id == "song0009"
+
+    def test_failures_are_recorded_and_cleared_by_indexing(self, make_store):
+        store = make_store()
+        rec = make_record(1)
+        store.record_failures([(rec.meta.path, "not audio"), ("/music/b.mp3", "empty")])
+        assert [f[0] for f in store.failures()] == ["/music/b.mp3", rec.meta.path]
+        store.add([rec])
+        assert [f[0] for f in store.failures()] == ["/music/b.mp3"]
+        assert store.stats().failures == 1

@@ -109,14 +109,6 @@ def test_update_location_keeps_vectors(es_alias):
     assert store.sound_knn(make_record(1).sound, k=1)[0].song_id == "song0001"
 
 
-def test_failures_are_recorded_and_cleared_by_indexing(es_alias):
-    store = ElasticsearchStore(ES_URL, SPEC, create=True, settings=_settings(es_alias))
-    rec = make_record(1)
-    store.record_failures([(rec.meta.path, "not audio"), ("/music/b.mp3", "empty")])
-    assert [f[0] for f in store.failures()] == ["/music/b.mp3", rec.meta.path]
-    store.add([rec])
-    assert [f[0] for f in store.failures()] == ["/music/b.mp3"]
-    assert store.stats().failures == 1
 
 
 def test_reindex_swaps_the_alias(es_alias):

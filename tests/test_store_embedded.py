@@ -59,11 +59,3 @@ def test_corrupt_store_json(tmp_path):
         EmbeddedStore(tmp_path / "s", SPEC)
 
 
-def test_failures_are_recorded_and_cleared_by_indexing(tmp_path):
-    store = EmbeddedStore(tmp_path / "s", SPEC)
-    rec = make_record(1)
-    store.record_failures([(rec.meta.path, "not audio"), ("/music/b.mp3", "empty")])
-    assert [f[0] for f in store.failures()] == ["/music/b.mp3", rec.meta.path]
-    store.add([rec])
-    assert [f[0] for f in store.failures()] == ["/music/b.mp3"]
-    assert store.stats().failures == 1
