@@ -19,10 +19,14 @@ def test_elastic_formulas():
 
 
 def test_documented_totals():
+    """The figures in docs/elasticsearch.md: 80-d melody vectors, a 5 s segment every 0.4 s of a
+    4-minute song (588.5 per song), float hnsw; 2048-d sound vectors, int8_hnsw."""
+    assert es_sizing.SEGMENTS_PER_SONG == pytest.approx(588.5)
     m = memory_bytes(Collection(10_000))
-    assert m["melody"] == pytest.approx(10_000 * 120 * 320)
+    assert m["melody"] == pytest.approx(10_000 * 588.5 * (4 * 80 + 64))
     assert m["sound"] == pytest.approx(10_000 * 2116)
-    assert memory_bytes(Collection(1_000_000))["total"] == pytest.approx(40.5e9, rel=0.01)
+    assert memory_bytes(Collection(1_000_000))["total"] == pytest.approx(228.1e9, rel=0.01)
+    assert memory_bytes(Collection(1_000_000), "int8_hnsw", "bbq_hnsw")["total"] == pytest.approx(87.4e9, rel=0.01)
 
 
 def test_quantization_measurement_supports_the_choice():

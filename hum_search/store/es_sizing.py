@@ -24,7 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import melody
+
 HNSW_M = 16
+SONG_S = 240.0  # a typical song: 4 minutes
+SEGMENTS_PER_SONG = (SONG_S - melody.SEGMENT_S) / melody.SEGMENT_HOP_S + 1  # 588.5 with 5 s every 0.4 s
 QUANTIZED = {"int8_hnsw": "int8", "int4_hnsw": "int4", "bbq_hnsw": "bbq",
              "int8_flat": "int8", "int4_flat": "int4", "bbq_flat": "bbq"}
 
@@ -48,8 +52,8 @@ def disk_bytes(index_type: str, dims: int) -> float:
 @dataclass(frozen=True)
 class Collection:
     songs: int
-    segments_per_song: float = 120.0  # a 4-minute song with a segment every 2 s
-    melody_dim: int = 64
+    segments_per_song: float = SEGMENTS_PER_SONG
+    melody_dim: int = melody.MELODY_DIM
     sound_dim: int = 2048
     with_sound: float = 1.0  # share of songs with a sound embedding
 
@@ -159,12 +163,14 @@ def _fmt_bytes(b: float) -> str:
 def main() -> None:  # pragma: no cover - prints the docs tables
     print("bytes per vector (memory):")
     for t in ("hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"):
-        print(f"  {t:10s} melody(64) {vector_bytes(t, 64):7.0f}   sound(2048) {vector_bytes(t, 2048):7.0f}")
-    print("memory, melody hnsw + sound int8_hnsw (120 segments/song):")
-    for songs in (10_000, 1_000_000, 10_000_000):
-        m = memory_bytes(Collection(songs))
-        print(f"  {songs:>10,d} songs: melody {_fmt_bytes(m['melody'])}, sound {_fmt_bytes(m['sound'])}, "
-              f"total {_fmt_bytes(m['total'])}")
+        print(f"  {t:10s} melody({melody.MELODY_DIM}) {vector_bytes(t, melody.MELODY_DIM):7.0f}   "
+              f"sound(2048) {vector_bytes(t, 2048):7.0f}")
+    for mel_t, snd_t in (("hnsw", "int8_hnsw"), ("int8_hnsw", "int8_hnsw"), ("int8_hnsw", "bbq_hnsw")):
+        print(f"memory, melody {mel_t} + sound {snd_t} ({SEGMENTS_PER_SONG:.0f} segments/song):")
+        for songs in (10_000, 1_000_000, 10_000_000):
+            m = memory_bytes(Collection(songs), mel_t, snd_t)
+            print(f"  {songs:>10,d} songs: melody {_fmt_bytes(m['melody'])}, sound {_fmt_bytes(m['sound'])}, "
+                  f"total {_fmt_bytes(m['total'])}")
     for kind, n, dims in (("melody", 20_000, 48), ("melody", 20_000, 64), ("melody", 20_000, 96),
                           ("sound", 5_000, 2048)):
         r = quantization_recall(kind, n, dims)
