@@ -119,7 +119,8 @@ def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
         sal = spec @ grid.weights
         if params.fix_harmonic_jumps:
             kept.append(sal)
-        peakiness.append(sal.max(axis=1) / np.maximum(np.abs(sal).mean(axis=1), 1e-9))
+        if params.min_peakiness > 0:
+            peakiness.append(sal.max(axis=1) / np.maximum(np.abs(sal).mean(axis=1), 1e-9))
         peaked = np.zeros_like(sal)
         is_peak = (sal[:, 1:-1] > sal[:, :-2]) & (sal[:, 1:-1] >= sal[:, 2:])
         peaked[:, 1:-1] = np.where(is_peak, sal[:, 1:-1], 0.0)

@@ -39,10 +39,7 @@ REGION_GAP_S = 2.0  # hit positions closer than this are the same region
 REGION_MARGIN = 0.3  # region = estimated span +- this share of the span (+ 1 s)
 FINE_SONGS = 10  # songs whose best region is aligned again at FINE_SHIFTS
 FINE_SHIFTS = (-0.5, 0.5)  # semitones either side of the key estimated from the hit
-TEMPO_NORMALIZE = True  # align in hum time at the hit's tempo (then non-diagonal steps cost STEP_PENALTY)
-FINE_DOWNSAMPLE = 2  # pass 2's alignment rate (1 = the full contour rate: measured no better, slower)
 MODES = ("hum", "sound")
-AGGREGATE = "vote"
 VOTE_BIN_S = 1.0
 
 
@@ -149,11 +146,10 @@ class Searcher:
                 if c is None:
                     c = by_song[h.song_id] = _Candidate(h.song_id, h.score)
                     song_index[h.song_id] = len(song_index)
-                c.best = max(c.best, h.score)
                 start = h.start_s - float(w.offset_s[qi]) * float(w.tempo[qi])
                 c.hits.append((h.score, start, float(w.tempo[qi]), float(w.mean_pitch[qi]), h.start_s))
                 rows.append((song_index[h.song_id], offset_idx[qi], start, h.score - base))
-        if AGGREGATE == "vote" and rows:
+        if rows:  # a song's candidate score: its votes (see docs/melody.md, "Candidates")
             arr = np.array(rows, dtype=np.float64)
             song, off, start, ev = arr[:, 0].astype(int), arr[:, 1].astype(int), arr[:, 2], np.maximum(arr[:, 3], 0)
             n_songs, n_off = len(song_index), len(offsets)
@@ -195,11 +191,11 @@ class Searcher:
                 hi = start + (1 + REGION_MARGIN) * span + 1.0
                 a, b = int(lo * melody.CONTOUR_FPS), int(hi * melody.CONTOUR_FPS)
                 if np.sum(~np.isnan(contour[a:b])) >= 4:
-                    # in hum time (the hit's tempo), so that a well-matched hum aligns on the diagonal
-                    t = tempo if TEMPO_NORMALIZE else 1.0
+                    # resampled to hum time (the hit's tempo), so that a well-matched hum aligns on the
+                    # diagonal and every non-diagonal step (a local tempo change) costs STEP_PENALTY
                     seg = contour[a:b]
-                    values = seg[np.arange(0, len(seg), t).astype(int)]
-                    regions.append(_Region(c.song_id, values, a / melody.CONTOUR_FPS, seg_mean - q_mean, t))
+                    values = seg[np.arange(0, len(seg), tempo).astype(int)]
+                    regions.append(_Region(c.song_id, values, a / melody.CONTOUR_FPS, seg_mean - q_mean, tempo))
         if not regions:
             return []
         # pass 1: every region in the estimated key; pass 2: the best region of each leading song
@@ -208,11 +204,11 @@ class Searcher:
         best = _best_by_song(regions, align.align(query[::ds], _matrix(regions, 0.0, ds)), 0.0, ds)
         leaders = sorted(best.values(), key=lambda m: m.cost)[:FINE_SONGS]
         fine_regions = [m.region for m in leaders]
-        fine = {m.region.song_id: m for m in leaders} if FINE_DOWNSAMPLE == ds else {}
+        fine = {m.region.song_id: m for m in leaders}
         for dk in FINE_SHIFTS:
-            al = align.align(query[::FINE_DOWNSAMPLE], _matrix(fine_regions, dk, FINE_DOWNSAMPLE))
-            for sid, m in _best_by_song(fine_regions, al, dk, FINE_DOWNSAMPLE).items():
-                if sid not in fine or m.cost < fine[sid].cost:
+            al = align.align(query[::ds], _matrix(fine_regions, dk, ds))
+            for sid, m in _best_by_song(fine_regions, al, dk, ds).items():
+                if m.cost < fine[sid].cost:
                     fine[sid] = m
         rest = sorted((m for sid, m in best.items() if sid not in fine), key=lambda m: m.cost)
         results = []
