@@ -14,9 +14,9 @@ import os
 
 import streamlit as st
 
-from hum_search import webapp as w
 from hum_search.config import Settings
 from hum_search.errors import HumSearchError, StoreNotFoundError
+from hum_search.web import page as w
 
 log = logging.getLogger("hum_search.app")
 
@@ -44,12 +44,12 @@ CSS = """
 
 # --- resources, loaded once per process ------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
-def sound_model(key: tuple, _settings: Settings) -> w.SoundModel:
+def sound_model(key: tuple, _settings: Settings) -> w.SoundChannel:
     return w.load_sound_model(_settings)
 
 
 @st.cache_resource(show_spinner=False)
-def engine(key: tuple, _settings: Settings) -> w.Engine:
+def engine(key: tuple, _settings: Settings) -> w.AppEngine:
     """Store + Searcher (+ sound model) and a warm-up query. A failure (store missing, backend down)
     is not cached: the next rerun tries again."""
     return w.load_engine(_settings, sound_model(key, _settings))
@@ -60,7 +60,7 @@ def count_files(folder: str) -> int:
     return w.count_audio_files(folder, w.UI_INDEX_MAX_FILES)
 
 
-def load() -> tuple[Settings | None, w.Engine | None, str | None, bool]:
+def load() -> tuple[Settings | None, w.AppEngine | None, str | None, bool]:
     """(settings, engine, error message, whether the error is a missing store)."""
     try:
         settings = Settings.from_env()
@@ -80,7 +80,7 @@ def load() -> tuple[Settings | None, w.Engine | None, str | None, bool]:
 
 
 # --- sidebar ---------------------------------------------------------------------------------------
-def sidebar(settings: Settings | None, eng: w.Engine | None, stats) -> None:
+def sidebar(settings: Settings | None, eng: w.AppEngine | None, stats) -> None:
     with st.sidebar:
         st.header("Catalogue")
         if settings is None:
@@ -99,7 +99,7 @@ def sidebar(settings: Settings | None, eng: w.Engine | None, stats) -> None:
             lines.append(f"- Sound: `{stats.spec.sound_model if stats else 'PANNs Cnn14'}` — ready")
         else:
             lines.append("- Sound (PANNs): off")
-        device = eng.sound.device if eng is not None else "cpu"
+        device = (eng.sound.device if eng is not None else None) or "cpu"
         lines.append(f"- Device: {'GPU (' + device + ')' if device.startswith('cuda') else 'CPU'}")
         st.markdown("\n".join(lines))
         if eng is not None and eng.warmup_ms is not None:
@@ -108,7 +108,7 @@ def sidebar(settings: Settings | None, eng: w.Engine | None, stats) -> None:
         index_section(settings, eng)
 
 
-def index_section(settings: Settings, eng: w.Engine | None) -> None:
+def index_section(settings: Settings, eng: w.AppEngine | None) -> None:
     st.subheader("Add music")
     message = st.session_state.pop("index_message", None)
     if message:
@@ -145,7 +145,7 @@ def index_section(settings: Settings, eng: w.Engine | None) -> None:
         run_indexing(settings, eng, folder)
 
 
-def run_indexing(settings: Settings, eng: w.Engine | None, folder) -> None:
+def run_indexing(settings: Settings, eng: w.AppEngine | None, folder) -> None:
     bar = st.progress(0.0, text="Looking for audio files…")
 
     def progress(ev) -> None:
@@ -316,7 +316,7 @@ def main() -> None:
                               disabled=not sound_ok,
                               help="Hum / sing: the melody. Sounds like: instruments and texture (PANNs).")
         if not sound_ok:
-            st.caption(f"“Sounds like” is off: {w.md_escape(w.sound_off_words(eng.sound.reason))}")
+            st.caption(f"“Sounds like” is off: {w.md_escape(w.sound_off_words(str(eng.sound.off) if eng.sound.off else None))}")
         options = w.genre_options(stats.genres)
         genres = st.multiselect("Genres", options, key="genres", placeholder="All genres",
                                 format_func=lambda g: f"{g} ({stats.genres.get(g, 0)})")

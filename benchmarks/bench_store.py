@@ -62,9 +62,9 @@ def part1(rows: int, dim: int) -> None:
 
 
 def part2(songs: int, segments_per_song: int, windows: int) -> None:
-    from hum_search.analysis import current_spec
-    from hum_search.store import MelodyFeatures, SongMeta, SongRecord
+    from hum_search.features.extract import current_spec
     from hum_search.store.embedded import EmbeddedStore
+    from hum_search.types import MelodyFeatures, SongMeta, SongRecord
 
     spec = current_spec()
     rng = np.random.default_rng(1)

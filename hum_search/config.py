@@ -26,8 +26,17 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+IGNORE_MARKER = ".hum-search-ignore"  # a folder holding this file (and its sub-folders) is not indexed
+DEFAULT_KIBANA_URL = "http://localhost:5601"
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC, whole seconds (``indexed_at``, failure records)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -75,6 +84,7 @@ class Settings:
     max_duration_s: int = 3600
     music_root: str | None = None
     log_level: str = "WARNING"
+    kibana_url: str = DEFAULT_KIBANA_URL
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -93,6 +103,7 @@ class Settings:
             max_duration_s=_env_int("HUM_SEARCH_MAX_DURATION_S", 3600),
             music_root=_env("HUM_SEARCH_MUSIC_ROOT"),
             log_level=(_env("HUM_SEARCH_LOG_LEVEL") or "WARNING").upper(),
+            kibana_url=_env("HUM_SEARCH_KIBANA_URL") or DEFAULT_KIBANA_URL,
         )
 
 

@@ -16,6 +16,11 @@ class HumSearchError(Exception):
         super().__init__(f"{cause}. Fix: {fix}" if fix else cause)
 
 
+def one_line(text: object) -> str:
+    """A message squeezed onto one line (white space, newlines included, folded to single spaces)."""
+    return " ".join(str(text).split())
+
+
 # --- input audio --------------------------------------------------------------------------------
 class AudioError(HumSearchError):
     """The audio could not be used (file problems, decoding, content)."""
@@ -39,6 +44,14 @@ class AudioTooLongError(AudioError):
 
 class NoMelodyError(AudioError):
     """A query in which too little voiced (pitched) sound was heard."""
+
+
+class AudioEncodeError(AudioError):
+    """Audio could not be written (encoder missing or failing, unsupported format)."""
+
+
+class SynthError(AudioError):
+    """A renderer failed (fluidsynth missing or failing, bad notation)."""
 
 
 # --- models ---------------------------------------------------------------------------------------

@@ -27,11 +27,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .analysis import current_spec
 from .config import Settings
+from .engine import index_spec, open_engine
 from .errors import HumSearchError
-from .search import Searcher
-from .store import Store, open_store
+from .search.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +167,7 @@ def held_out(song_paths: set[str], fraction: float) -> set[str]:
 
 
 def default_store(settings: Settings, music: str, ooc_fraction: float) -> str:
-    key = hashlib.sha256(f"{os.path.abspath(music)}|{ooc_fraction}|{json.dumps(current_spec().to_dict(), sort_keys=True)}"
+    key = hashlib.sha256(f"{os.path.abspath(music)}|{ooc_fraction}|{json.dumps(index_spec().to_dict(), sort_keys=True)}"
                          .encode()).hexdigest()[:12]
     return str(settings.cache_dir / "eval" / key)
 
@@ -180,29 +179,23 @@ def run_eval(music: str, queries_file: str, *, store_location: str | None = None
     queries = load_queries(queries_file, music)
     holdout = held_out({q["song_abs"] for q in queries}, ooc_fraction)
     location = store_location or default_store(settings, music, ooc_fraction)
-    store = open_store(location, current_spec(), create=True, settings=settings)
-    try:
+    with open_engine(settings, create=True, sound="off", location=location) as engine:
         index_seconds = songs_per_hour = None
-        from .indexing import index_paths
-
         t0 = time.perf_counter()
-        report = index_paths(store, [music], settings=settings, workers=workers,
-                             exclude=lambda p: os.path.realpath(p) in holdout,
-                             progress=(lambda ev: progress("index", ev.done, ev.total)) if progress else None)
+        report = engine.index([music], workers=workers or settings.workers,
+                              exclude=lambda p: os.path.realpath(p) in holdout,
+                              progress=(lambda ev: progress("index", ev.done, ev.total)) if progress else None)
         if report.indexed:
             index_seconds = time.perf_counter() - t0
             songs_per_hour = report.songs_per_hour
-        outcomes = _run_queries(store, queries, holdout, progress)
+        outcomes = _run_queries(engine.searcher, queries, holdout, progress)
         return EvalReport(music=str(music), queries_file=str(queries_file), store=location,
-                          songs_indexed=store.count(), index_seconds=index_seconds,
+                          songs_indexed=engine.store.count(), index_seconds=index_seconds,
                           index_songs_per_hour=songs_per_hour, outcomes=outcomes)
-    finally:
-        store.close()
 
 
-def _run_queries(store: Store, queries: list[dict[str, Any]], holdout: set[str],
+def _run_queries(searcher: Searcher, queries: list[dict[str, Any]], holdout: set[str],
                  progress: Callable[[str, int, int], None] | None) -> list[QueryOutcome]:
-    searcher = Searcher(store)
     outcomes = []
     if queries:  # warm caches (store matrices, FFT plans) so timings are of a warm system
         try:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hum_search.errors import StoreFormatError
-from hum_search.store import IndexSpec, MelodyFeatures, SongMeta, SongRecord
+from hum_search.types import IndexSpec, MelodyFeatures, SongMeta, SongRecord
 
 DIM = 24
 SOUND_DIM = 32

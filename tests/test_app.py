@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum_search import demo, synth
-from hum_search import webapp as w
-from hum_search.analysis import current_spec
 from hum_search.config import Settings
+from hum_search.demo import catalogue as demo
+from hum_search.demo import synth
+from hum_search.features.extract import current_spec
 from hum_search.store import open_store
+from hum_search.web import page as w
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -49,7 +50,7 @@ def hum_notes(slug: str, n_notes: int = 12) -> list[synth.Note]:
 def make_hum(slug: str, *, sr: int = 16_000, transpose: float = 2.0, tempo: float = 0.9, seed: int = 5) -> np.ndarray:
     """A synthetic hum of a tune's opening, transposed and slower than the song (synthesized at
     16 kHz and resampled: synth_hum itself is slow at 48 kHz)."""
-    from hum_search.audio import resample
+    from hum_search.features.audio import resample
 
     return resample(synth.synth_hum(hum_notes(slug), sr=16_000, transpose=transpose, tempo=tempo, seed=seed),
                     16_000, sr)
@@ -71,7 +72,7 @@ def unconfident_hum(store: Path, sr: int = 16_000) -> np.ndarray:
     """An atonal hum for which the search over ``store`` is clearly not confident: its top score is
     under half the confidence threshold, so re-encoding it (mp3, the browser) cannot tip it over. The
     first such seed, found with the same code the app runs, so the choice follows the search's tuning."""
-    from hum_search.search import CONFIDENT_MIN_SCORE, Searcher
+    from hum_search.search.searcher import CONFIDENT_MIN_SCORE, Searcher
 
     st = open_store(str(store), current_spec(), settings=Settings(store=str(store)))
     try:
@@ -95,7 +96,7 @@ def wav_bytes(y: np.ndarray, sr: int) -> bytes:
 def build_catalogue(root: Path) -> types.SimpleNamespace:
     """Render SONGS (one pass of the melody each) into root/music/<Genre>/ and index them into
     root/store with one worker process."""
-    from hum_search.indexing import index_paths
+    from hum_search.indexing.run import index_paths
 
     music = root / "music"
     songs = {}
@@ -245,7 +246,7 @@ class FakeSoundEmbedder:
 def test_mode_switch_to_sounds_like(catalogue, monkeypatch, tmp_path):
     """With a sound model the radio is enabled and "Sounds like" searches the sound channel: cards
     with a similarity and a player from the start, no matched time and no pitch plot."""
-    from hum_search.indexing import index_paths
+    from hum_search.indexing.run import index_paths
 
     fake = FakeSoundEmbedder()
     store_dir = tmp_path / "sound-store"
@@ -255,7 +256,7 @@ def test_mode_switch_to_sounds_like(catalogue, monkeypatch, tmp_path):
         index_paths(store, [str(catalogue.music)], settings=settings, workers=0, sound_embedder=fake)
     finally:
         store.close()
-    monkeypatch.setattr(w, "load_sound_model", lambda s: w.SoundModel(fake, None, "cpu"))
+    monkeypatch.setattr(w, "load_sound_model", lambda s: w.SoundChannel(fake))
     at = start(monkeypatch, store_dir, catalogue.music)
     mode = at.radio(key="mode")
     assert not mode.disabled
@@ -534,7 +535,7 @@ def test_servable_audio_only_inside_the_music_root(tmp_path):
 
 
 def test_playable_reasons(tmp_path):
-    from hum_search.store.base import SongMeta
+    from hum_search.types import SongMeta
 
     music = tmp_path / "music"
     music.mkdir()
@@ -582,7 +583,7 @@ def test_warm_up_makes_the_first_query_fast(catalogue):
     much as the second."""
     import time
 
-    eng = w.load_engine(Settings(store=str(catalogue.store)), w.SoundModel(None, "off", "cpu"))
+    eng = w.load_engine(Settings(store=str(catalogue.store)), w.SoundChannel(None, w.HumSearchError("off")))
     try:
         assert eng.warmup_ms is not None and eng.warmup_error is None
         q = w.Query(wav_bytes(make_hum("ode-to-joy"), 16_000), "q", "recording")

@@ -1,4 +1,4 @@
-"""Decoding (``hum_search.audio``): every sample format, rate, channel count and container that
+"""Decoding (``hum_search.features.audio``): every sample format, rate, channel count and container that
 should work does, and files and bytes decode alike.
 
 The synthesis helpers at the top (tones, melodies with accompaniment, hums) are shared with
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum_search.audio import AUDIO_EXTENSIONS, decode, load_audio
+from hum_search.features.audio import AUDIO_EXTENSIONS, decode, load_audio
 
 SR = 22_050
 NOTE_S = 0.4

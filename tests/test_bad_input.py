@@ -23,9 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum_search import cli, indexing
-from hum_search.analysis import analyze_query, current_spec
-from hum_search.audio import decode, load_audio
+from hum_search import cli
 from hum_search.config import Settings
 from hum_search.errors import (
     AudioFileError,
@@ -34,6 +32,9 @@ from hum_search.errors import (
     NoMelodyError,
     SilentAudioError,
 )
+from hum_search.features.audio import decode, load_audio
+from hum_search.features.extract import analyze_query, current_spec
+from hum_search.indexing import run as indexing
 from hum_search.store.embedded import EmbeddedStore
 
 from .test_audio import melody_notes, render_notes, tone, write_hum, write_song

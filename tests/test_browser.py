@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum_search import synth
-from hum_search.audio import resample
+from hum_search.demo import synth
+from hum_search.features.audio import resample
 
 from .test_app import REPO, catalogue, make_hum, parse_mmss, unconfident_hum  # noqa: F401 (fixture)
 

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from hum_search import cli
-from hum_search.analysis import current_spec
-from hum_search.search import Result, SearchResponse
-from hum_search.store import SongMeta
+from hum_search.features.extract import current_spec
+from hum_search.search.searcher import Result, SearchResponse
 from hum_search.store.embedded import EmbeddedStore
+from hum_search.types import SongMeta
 
 from .test_audio import hum_for, write_hum, write_song
 
@@ -89,8 +89,8 @@ def test_query_json_contract_field_by_field(lib, capsys, monkeypatch):
 
 
 def test_query_many_files_one_process_models_load_once(lib, capsys, monkeypatch):
-    import hum_search.search as search_mod
-    import hum_search.store as store_mod
+    import hum_search.engine as store_mod  # the front door opens the store
+    import hum_search.search.searcher as search_mod
 
     counts = {"searcher": 0, "store": 0}
     real_init, real_open = search_mod.Searcher.__init__, store_mod.open_store

@@ -1,4 +1,4 @@
-"""hum_search.demo: the tunes as written, and the catalogue builder and its command."""
+"""hum_search.demo.catalogue: the tunes as written, and the catalogue builder and its command."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from hum_search import cli, demo, synth
+from hum_search import cli
+from hum_search.demo import catalogue as demo
+from hum_search.demo import synth
 from hum_search.errors import HumSearchError
 
 SINGABLE = (52, 81)  # E3..A5: every written melody note (hums move it by octaves into the voice)
@@ -118,8 +120,8 @@ FAST = dict(engine="additive", sr=16000)
 
 
 def test_build_demo_catalogue_writes_songs_hums_tags_and_is_idempotent(tmp_path):
-    from hum_search.audio import load_audio
-    from hum_search.tags import read_tags
+    from hum_search.features.audio import load_audio
+    from hum_search.indexing.tags import read_tags
 
     slugs = ["ode-to-joy", "fur-elise"]  # the first two: mp3 (or ...) and flac by format rotation
     formats = ("flac", "wav")
@@ -160,7 +162,7 @@ def test_build_demo_catalogue_writes_songs_hums_tags_and_is_idempotent(tmp_path)
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 def test_build_demo_catalogue_mp3(tmp_path):
-    from hum_search.tags import read_tags
+    from hum_search.indexing.tags import read_tags
 
     [song] = demo.build_demo_catalogue(tmp_path, tunes=["mary-had-a-little-lamb"], formats=("mp3",), hums=False,
                                        **FAST)

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum_search import demo, synth
-from hum_search.analysis import current_spec
 from hum_search.config import Settings
-from hum_search.indexing import index_paths
-from hum_search.search import Searcher
+from hum_search.demo import catalogue as demo
+from hum_search.demo import synth
+from hum_search.features.extract import current_spec
+from hum_search.indexing.run import index_paths
+from hum_search.search.searcher import Searcher
 from hum_search.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -130,7 +131,7 @@ def test_threshold_rejects_a_melody_blind_method(catalogue):
 
 
 def _decode(path) -> np.ndarray:
-    from hum_search.audio import load_audio
+    from hum_search.features.audio import load_audio
 
     return load_audio(path, SONG_SR)
 

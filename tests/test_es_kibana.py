@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from hum_search import kibana
 from hum_search.config import Settings
-from hum_search.store.es_mapping import MAPPINGS_DIR, field
+from hum_search.store.elastic import kibana
+from hum_search.store.elastic.mapping import MAPPINGS_DIR, field
 
 SONGS_MAPPING = json.loads((MAPPINGS_DIR / "songs.json").read_text())["mappings"]
 FAILURES_MAPPING = json.loads((MAPPINGS_DIR / "failures.json").read_text())["mappings"]

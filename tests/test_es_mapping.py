@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from hum_search.errors import StoreError, StoreFormatError
-from hum_search.store import es_codec, es_mapping
 from hum_search.store.base import cosine_score
-from hum_search.store.es_mapping import MAPPINGS_DIR, field
+from hum_search.store.elastic import codec as es_codec
+from hum_search.store.elastic import mapping as es_mapping
+from hum_search.store.elastic.mapping import MAPPINGS_DIR, field
 
 from .store_contract import SPEC, make_record
 
@@ -24,10 +25,10 @@ PANNS_CNN14_EMBEDDING_DIM = 2048
 
 
 def code_spec():
-    """The IndexSpec of the feature code, once hum_search.analysis exists (it is being written
+    """The IndexSpec of the feature code, once hum_search.features.extract exists (it is being written
     in another issue). Imported lazily so that this file runs before it does."""
     try:
-        from hum_search.analysis import current_spec  # type: ignore[attr-defined]
+        from hum_search.features.extract import current_spec  # type: ignore[attr-defined]
     except ImportError:
         return None
     return current_spec()
@@ -36,7 +37,7 @@ def code_spec():
 def test_mapping_dims_equal_the_code_spec():
     spec = code_spec()
     if spec is None:
-        pytest.skip("hum_search.analysis.current_spec() does not exist yet: melody dims cannot be compared")
+        pytest.skip("hum_search.features.extract.current_spec() does not exist yet: melody dims cannot be compared")
     assert field(MAPPING, "melody_segments.vector")["dims"] == spec.melody_dim
     assert field(MAPPING, "sound_embedding")["dims"] == spec.sound_dim
 

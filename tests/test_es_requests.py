@@ -9,8 +9,9 @@ import base64
 import numpy as np
 import pytest
 
-from hum_search.store import es_codec, es_query
-from hum_search.store.base import FileState, SegmentHit, SongHit, StoreFailure
+from hum_search.store.elastic import codec as es_codec
+from hum_search.store.elastic import query as es_query
+from hum_search.types import FileState, SegmentHit, SongHit, StoreFailure
 
 from .store_contract import DIM, SOUND_DIM, SPEC, fake_vectors, make_record
 

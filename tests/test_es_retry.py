@@ -16,8 +16,8 @@ from elastic_transport._node import NodeApiResponse
 
 from hum_search.config import Settings
 from hum_search.errors import BackendUnavailableError, StoreError
-from hum_search.store import es_client
-from hum_search.store.es_client import ClientOptions, bulk_write, call, make_client
+from hum_search.store.elastic import client as es_client
+from hum_search.store.elastic.client import ClientOptions, bulk_write, call, make_client
 
 URL = "http://es.invalid:9200"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hum_search.store import es_sizing
-from hum_search.store.es_sizing import Collection, memory_bytes, vector_bytes
+from hum_search.store.elastic import sizing as es_sizing
+from hum_search.store.elastic.sizing import Collection, memory_bytes, vector_bytes
 
 
 def test_elastic_formulas():

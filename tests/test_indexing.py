@@ -1,4 +1,4 @@
-"""The bulk indexer (``hum_search.indexing`` and ``hum-search index``): finding files, metadata,
+"""The bulk indexer (``hum_search.indexing.run`` and ``hum-search index``): finding files, metadata,
 idempotence, moves and duplicates, bad files, worker crashes, kill-and-resume, the sound channel.
 
 Most tests analyse in-process (``workers=0``) to stay fast; the ones about processes (parallel run,
@@ -20,11 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hum_search import cli, indexing
-from hum_search.analysis import current_spec
-from hum_search.audio import load_audio
+from hum_search import cli
+from hum_search.commands.index import sound_off_line
 from hum_search.config import Settings
-from hum_search.indexing import IndexReport, find_audio_files, index_paths
+from hum_search.engine import load_sound
+from hum_search.features.audio import load_audio
+from hum_search.features.extract import current_spec
+from hum_search.indexing import run as indexing
+from hum_search.indexing.run import IndexReport, find_audio_files, index_paths
 from hum_search.store.embedded import EmbeddedStore
 
 from .test_audio import write_song
@@ -401,7 +404,7 @@ class _FakeCnn14:
 
 def test_sound_embeddings_are_batched_and_equal_embedding_the_whole_file(tmp_path, store, settings):
     pytest.importorskip("torch")
-    from hum_search.sound import SoundEmbedder
+    from hum_search.features.sound import SoundEmbedder
 
     embedder = SoundEmbedder(_FakeCnn14(), "cpu", Path("fake.pth"))
     root = tmp_path / "music"
@@ -422,8 +425,9 @@ def test_sound_embeddings_are_batched_and_equal_embedding_the_whole_file(tmp_pat
 def test_sound_unavailable_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.delenv("HUM_SEARCH_PANNS_CHECKPOINT", raising=False)
     s = Settings(cache_dir=tmp_path / "empty-cache", panns_checkpoint=None)
-    embedder, line = indexing.load_sound_embedder(s)
-    assert embedder is None
+    channel = load_sound(s, "auto")
+    assert channel.embedder is None
+    line = sound_off_line(channel.off)
     assert line.startswith("sound channel unavailable: ") and "melody search works" in line and "\n" not in line
     assert "download-models" in line
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hum_search import align, analysis, melody, pitch, synth
-from hum_search.search import Searcher, match_score
-from hum_search.store import SongMeta, SongRecord
+from hum_search.demo import synth
+from hum_search.features import extract as analysis
+from hum_search.features import melody, pitch
+from hum_search.search.searcher import Searcher, align, match_score
 from hum_search.store.embedded import EmbeddedStore
+from hum_search.types import SongMeta, SongRecord
 
 SR = pitch.SAMPLE_RATE
 
@@ -253,8 +255,8 @@ def test_noise_is_not_taken_for_humming():
     """White, pink and brown noise give no melody (the query is refused as "no humming heard")."""
     from scipy import signal
 
-    from hum_search.analysis import analyze_query
     from hum_search.errors import NoMelodyError
+    from hum_search.features.extract import analyze_query
 
     rng = np.random.default_rng(0)
     white = rng.standard_normal(5 * 16000)

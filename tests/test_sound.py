@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hum_search import sound
 from hum_search.config import Settings
 from hum_search.errors import (
     ChecksumError,
@@ -29,7 +28,8 @@ from hum_search.errors import (
     ModelUnavailableError,
     SilentAudioError,
 )
-from hum_search.sound import (
+from hum_search.features import sound
+from hum_search.features.sound import (
     CROP_SAMPLES,
     EMBEDDING_DIM,
     MAX_CROPS,
@@ -108,7 +108,7 @@ CHILD = textwrap.dedent(
         if hasattr(os, name):
             setattr(os, name, record("os." + name))
 
-    import hum_search.sound as sound
+    import hum_search.features.sound as sound
     after_import = sorted(m for m in ("torch", "torchlibrosa", "librosa", "matplotlib", "panns_inference")
                           if m in sys.modules)
     status = sound.sound_status()
@@ -144,7 +144,7 @@ def test_import_and_load_touch_no_network_no_home_no_subprocess(tmp_path, random
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["after_import"] == [], "importing hum_search.sound must not import heavy modules"
+    assert report["after_import"] == [], "importing hum_search.features.sound must not import heavy modules"
     assert report["status"][0] is True
     assert report["calls"] == [], "no wget / subprocess may run"
     assert report["panns_inference_imported"] is False
@@ -177,7 +177,7 @@ def test_embedding_is_unit_norm_float32_and_deterministic(embedder):
 def test_file_path_and_bytes_give_the_same_embedding(embedder, tmp_path):
     import soundfile as sf
 
-    from hum_search.audio import load_audio
+    from hum_search.features.audio import load_audio
 
     path = tmp_path / "clip.wav"
     sf.write(path, tone(3.0, sr=44100), 44100, subtype="PCM_16")  # resampled to 32 kHz on loading

@@ -17,7 +17,7 @@ import pytest
 
 from hum_search.config import Settings
 from hum_search.errors import StoreFormatError, StoreNotFoundError
-from hum_search.store.elastic import ElasticsearchStore
+from hum_search.store.elastic.store import ElasticsearchStore
 
 from .store_contract import SPEC, StoreContract, fake_vectors, make_record
 

@@ -9,7 +9,7 @@ import pytest
 from hum_search.errors import StoreError, StoreFormatError, StoreNotFoundError
 from hum_search.store.embedded import EmbeddedStore
 
-from .store_contract import SPEC, StoreContract, make_record
+from .store_contract import SPEC, StoreContract
 
 
 class TestEmbeddedContract(StoreContract):

@@ -1,4 +1,4 @@
-"""hum_search.synth: notation, arrangement, MIDI bytes, rendering, synthetic hums, files and tags."""
+"""hum_search.demo.synth: notation, arrangement, MIDI bytes, rendering, synthetic hums, files and tags."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from hum_search import synth
+from hum_search.demo import synth
+from hum_search.demo.synth import Note
 from hum_search.errors import HumSearchError
-from hum_search.synth import Note
 
 SR = 16000
 
@@ -382,7 +382,7 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg
 @needs_ffmpeg
 @pytest.mark.parametrize("ext", ["mp3", "ogg", "m4a"])
 def test_write_audio_ffmpeg_formats_decode(tmp_path, ext):
-    from hum_search.audio import load_audio
+    from hum_search.features.audio import load_audio
 
     path = synth.write_audio(tmp_path / f"tone.{ext}", _tone(1.0), SR)
     back = load_audio(path, SR)
@@ -418,6 +418,6 @@ def test_tags_written_and_read_back(tmp_path, ext):
     assert got == {"title": "Ode to Joy", "artist": "Ludwig van Beethoven", "album": "hum-search demo",
                    "genre": "Classical"}
     if ext != "wav":
-        from hum_search.tags import read_tags
+        from hum_search.indexing.tags import read_tags
 
         assert read_tags(path)["title"] == "Ode to Joy"

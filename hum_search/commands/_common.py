@@ -12,6 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from ..config import Settings
+from ..errors import one_line  # noqa: F401  (re-exported for the commands)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEFAULT_TOP = 10
@@ -82,20 +83,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, **changes) if changes else settings
 
 
-def open_search_store(settings: Settings):
-    """Open the configured store for reading (a missing store is an error, not created)."""
-    from ..analysis import current_spec
-    from ..store import open_store
-
-    return open_store(settings.store, current_spec(), create=False, settings=settings)
-
-
 # --- output -----------------------------------------------------------------------------------------
-def one_line(text: object) -> str:
-    """A message squeezed onto one line."""
-    return " ".join(str(text).split())
-
-
 def json_line(obj: Any, file: TextIO | None = None) -> None:
     """Print ``obj`` as one line of strict JSON (NaN and infinities become null)."""
     print(json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False), file=file or sys.stdout, flush=True)

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import demo, synth
+    from ..demo import catalogue as demo
+    from ..demo import synth
 
     if args.list:
         for t in demo.TUNES:

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..config import Settings
-from ..sound import CNN14_FILE, cached_checkpoint_path, download_checkpoint
+from ..features.sound import CNN14_FILE, cached_checkpoint_path, download_checkpoint
 
 
 def register(subparsers) -> None:

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_kibana_setup(args: argparse.Namespace) -> int:
-    from ..kibana import DASHBOARD_ID, import_saved_objects
+    from ..store.elastic.kibana import DASHBOARD_ID, import_saved_objects
 
     settings = Settings.from_env()
     result = import_saved_objects(args.kibana_url, settings, overwrite=not args.no_overwrite, space=args.space)
@@ -53,7 +53,7 @@ def run_kibana_setup(args: argparse.Namespace) -> int:
 
 
 def run_reindex(args: argparse.Namespace) -> int:
-    from ..store.elastic import ElasticsearchStore
+    from ..store.elastic.store import ElasticsearchStore
 
     settings = Settings.from_env()
     url = args.store or settings.store

@@ -1,12 +1,22 @@
 """``hum-search index DIR...`` (also ``python -m indexer DIR...``): index the audio files under the
-folders. The work is done by ``hum_search.indexing``; this module parses, prints and exits."""
+folders. The work is done by ``hum_search.indexing.run``; this module parses, prints and exits."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ._common import add_device_arg, add_store_arg, non_negative_int, positive_int, settings_from_args, stderr
+from ..engine import open_engine
+from ..errors import HumSearchError
+from ..indexing import run as indexing
+from ._common import (
+    add_device_arg,
+    add_store_arg,
+    non_negative_int,
+    positive_int,
+    settings_from_args,
+    stderr,
+)
 
 DESCRIPTION = """\
 Index the audio files (wav, mp3, flac, ogg, opus, m4a/aac, webm, aiff) under each DIR, recursively,
@@ -71,29 +81,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import indexing
-    from ..analysis import current_spec
-    from ..store import open_store
-
     settings = settings_from_args(args)
     indexing.check_roots(args.dirs)  # before creating a store for a mistyped folder
-    store = open_store(settings.store, current_spec(), create=True, settings=settings)
-    try:
-        embedder = None
+    with open_engine(settings, create=True, sound="off" if args.no_sound else "auto") as engine:
+        store, embedder = engine.store, engine.sound.embedder
         if args.no_sound:
             stderr("sound channel off (--no-sound): melody only")
-        else:
-            embedder, line = indexing.load_sound_embedder(settings, device=settings.device)
-            if line:
-                stderr(line)
+        elif engine.sound.off is not None:
+            stderr(sound_off_line(engine.sound.off))
         failures_file = args.failures_file or str(indexing.default_failures_file(settings.store))
         printer = _Printer(show_bar=sys.stderr.isatty() if args.progress is None else args.progress)
         print(f"indexing {', '.join(args.dirs)} into {store.location} ({store.kind} store"
               f"{', sound embeddings on ' + embedder.device if embedder is not None else ''})", flush=True)
         try:
-            report = indexing.index_paths(
-                store, args.dirs, settings=settings, workers=settings.workers, sound_embedder=embedder,
-                progress=printer, stop_on_error=args.stop_on_error, force=args.force, prune=args.prune,
+            report = engine.index(
+                args.dirs, progress=printer, stop_on_error=args.stop_on_error, force=args.force, prune=args.prune,
                 failures_file=failures_file,
                 batch_size=args.batch_size or indexing.DEFAULT_BATCH_SIZE)
         except indexing.IndexInterrupted as e:
@@ -105,8 +107,14 @@ def run(args: argparse.Namespace) -> int:
             printer.close()
         print_summary(report)
         return report.exit_code
-    finally:
-        store.close()
+
+
+def sound_off_line(reason: HumSearchError) -> str:
+    """Why indexing runs without sound embeddings, and what to do for sound search."""
+    cause = reason.cause.removeprefix("sound search unavailable: ")
+    tail = f"for sound search too: {reason.fix}, then index again with --force" if reason.fix else \
+        "sound search stays off for the songs indexed now"
+    return f"sound channel unavailable: {cause} — melody search works; {tail}"
 
 
 class _Printer:
@@ -118,7 +126,7 @@ class _Printer:
         self.bar = None
 
     def __call__(self, ev) -> None:
-        from ..indexing import DUPLICATE, FAILED
+        from ..indexing.run import DUPLICATE, FAILED
 
         if ev.outcome is None:
             r = ev.report

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..engine import Engine, open_engine
+from ..errors import ModelUnavailableError
 from ._common import (
     add_device_arg,
     add_mode_arg,
@@ -14,7 +16,6 @@ from ._common import (
     json_line,
     mmss,
     one_line,
-    open_search_store,
     settings_from_args,
     song_label,
     stderr,
@@ -49,41 +50,32 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    store = open_search_store(settings)
-    try:
-        searcher = make_searcher(store, settings, args.mode)
+    with open_search_engine(args) as engine:
         failed = 0
         for path in args.files:
-            if not search_and_print(searcher, path, path, args):
+            if not search_and_print(engine.searcher, path, path, args):
                 failed += 1
         return 1 if failed else 0
-    finally:
-        store.close()
 
 
-def make_searcher(store, settings, mode: str):
-    """One Searcher for the whole command; in sound mode the PANNs model is loaded here, once (an
-    unavailable model ends the command with one line: ModelUnavailableError)."""
-    from ..errors import ModelUnavailableError
-    from ..search import Searcher
-
-    if mode != "sound":
-        return Searcher(store)
-    from ..sound import SoundEmbedder, sound_status
-
-    ok, message = sound_status(settings)
-    if not ok:
-        cause, _, fix = message.partition(". Fix: ")
-        raise ModelUnavailableError(cause, (fix + "; " if fix else "") + "humming search (--mode hum) works without it")
-    embedder = SoundEmbedder.load(settings, device=settings.device)
+def open_search_engine(args: argparse.Namespace) -> Engine:
+    """One engine for the whole command. Sound mode needs the PANNs model (a missing one ends the
+    command with one line); hum mode does not load it."""
+    settings = settings_from_args(args)
+    if args.mode != "sound":
+        return open_engine(settings, sound="off")
     try:
-        if store.stats().with_sound == 0:
+        engine = open_engine(settings, sound="required")
+    except ModelUnavailableError as e:
+        raise ModelUnavailableError(e.cause, (e.fix + "; " if e.fix else "") +
+                                    "humming search (--mode hum) works without it") from None
+    try:
+        if engine.store.stats().with_sound == 0:
             stderr("note: no song in this index has a sound embedding, so sound search finds nothing; "
                    "index again with the sound model available: hum-search index DIR --force")
     except Exception:  # stats are only for the hint
         log.debug("stats failed", exc_info=True)
-    return Searcher(store, sound_embedder=embedder)
+    return engine
 
 
 def search_and_print(searcher, source, name: str, args: argparse.Namespace) -> bool:

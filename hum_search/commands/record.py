@@ -16,11 +16,9 @@ from ._common import (
     add_mode_arg,
     add_search_args,
     add_store_arg,
-    open_search_store,
-    settings_from_args,
     stderr,
 )
-from .query import make_searcher, search_and_print
+from .query import open_search_engine, search_and_print
 
 SAMPLE_RATE = 44_100
 DEFAULT_SECONDS = 8.0
@@ -57,10 +55,7 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    store = open_search_store(settings)  # before recording: no point humming into a missing index
-    try:
-        searcher = make_searcher(store, settings, args.mode)
+    with open_search_engine(args) as engine:  # before recording: no point humming into a missing index
         sd = import_sounddevice()
         name = input_device_name(sd)
         stderr(f"recording {args.seconds:g} s from {name}: hum now ...")
@@ -71,10 +66,8 @@ def run(args: argparse.Namespace) -> int:
             with open(args.save, "wb") as f:
                 f.write(data)
             stderr(f"saved the recording to {args.save}")
-        ok = search_and_print(searcher, data, f"microphone ({args.seconds:g} s)", args)
+        ok = search_and_print(engine.searcher, data, f"microphone ({args.seconds:g} s)", args)
         return 0 if ok else 1
-    finally:
-        store.close()
 
 
 def import_sounddevice():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import add_store_arg, open_search_store, settings_from_args, stderr
+from ..engine import open_engine
+from ._common import add_store_arg, settings_from_args, stderr
 
 
 def register(subparsers) -> None:
@@ -23,9 +24,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    store = open_search_store(settings)
     missing = 0
-    try:
+    with open_engine(settings, sound="off") as engine:
+        store = engine.store
         for target in args.targets:
             names = _describe(store, target)
             ids = store.remove(target)
@@ -35,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
                 continue
             for sid in ids:
                 print(f"removed {sid} ({names.get(sid) or target})", flush=True)
-    finally:
-        store.close()
     return 1 if missing else 0
 
 

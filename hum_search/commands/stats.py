@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_store_arg, human_bytes, json_line, open_search_store, settings_from_args
+from ..engine import open_engine
+from ._common import add_store_arg, human_bytes, json_line, settings_from_args
 
 
 def register(subparsers) -> None:
@@ -19,14 +20,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sound import sound_status
+    from ..features.sound import sound_status
 
     settings = settings_from_args(args)
-    store = open_search_store(settings)
-    try:
-        st = store.stats()
-    finally:
-        store.close()
+    with open_engine(settings, sound="off") as engine:
+        st = engine.store.stats()
     sound_ok, sound_line = sound_status(settings)
     extra = dict(st.extra or {})
     disk = extra.pop("disk_bytes", None)
@@ -34,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         disk = extra.pop("primary_store_bytes", None)
     failures_file = None
     if st.kind == "embedded":
-        from ..indexing import default_failures_file
+        from ..indexing.run import default_failures_file
 
         path = default_failures_file(settings.store)
         failures_file = str(path) if path.exists() else None

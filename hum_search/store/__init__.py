@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import Settings, is_es_url
-from .base import (
+from ..types import (
     FileState,
     IndexSpec,
     MelodyFeatures,
@@ -11,10 +11,10 @@ from .base import (
     SongHit,
     SongMeta,
     SongRecord,
-    Store,
     StoreFailure,
     StoreStats,
 )
+from .base import Store
 
 __all__ = [
     "FileState", "IndexSpec", "MelodyFeatures", "SegmentHit", "SongHit", "SongMeta", "SongRecord", "Store",
@@ -29,7 +29,7 @@ def open_store(location: str | None, spec: IndexSpec, *, create: bool = False,
     settings = settings or Settings.from_env()
     location = location or settings.store
     if is_es_url(location):
-        from .elastic import ElasticsearchStore
+        from .elastic.store import ElasticsearchStore
 
         return ElasticsearchStore(location, spec, create=create, settings=settings)
     from .embedded import EmbeddedStore

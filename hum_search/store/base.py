@@ -9,142 +9,20 @@ opened by code whose spec differs.
 from __future__ import annotations
 
 import abc
-from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..errors import StoreFormatError
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    """What the stored features mean. Two specs must be equal for code to use a store."""
-
-    format_version: int
-    melody_model: str
-    melody_dim: int
-    melody_params: dict[str, Any]
-    sound_model: str
-    sound_dim: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "IndexSpec":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-    def differences(self, other: "IndexSpec") -> list[str]:
-        """What differs, as "dotted.key: store has X, code expects Y" (nested settings flattened, so
-        a message names the one parameter that changed rather than two whole dictionaries)."""
-        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
-        return [f"{k}: store has {a.get(k)!r}, code expects {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k)]
-
-    def check_compatible(self, code_spec: "IndexSpec", location: str) -> None:
-        """Raise StoreFormatError unless this (stored) spec equals the code's spec."""
-        diffs = self.differences(code_spec)
-        if diffs:
-            raise StoreFormatError(
-                f"the index at {location} was built with other features ({'; '.join(diffs)})",
-                f"re-index into a new store (hum-search index DIR --store NEW_PATH), or delete {location} and index again",
-            )
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-@dataclass
-class MelodyFeatures:
-    """A song's melody: a contour plus the segment vectors cut from it."""
-
-    contour: np.ndarray  # (n_frames,) float32 MIDI pitch, NaN where no melody is heard
-    fps: float  # contour frames per second
-    vectors: np.ndarray  # (n_segments, dim) float32, unit norm
-    seg_start_s: np.ndarray  # (n_segments,) float32, song time where each segment starts
-    seg_end_s: np.ndarray  # (n_segments,) float32
-
-
-@dataclass
-class SongMeta:
-    song_id: str  # derived from the content hash
-    path: str  # absolute file path as indexed
-    title: str | None
-    artist: str | None
-    album: str | None
-    genre: str | None
-    duration_s: float
-    content_hash: str  # sha256 of the file bytes
-    file_size: int
-    file_mtime: float
-    indexed_at: str  # ISO 8601, UTC
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SongRecord:
-    """Everything stored about one song."""
-
-    meta: SongMeta
-    melody: MelodyFeatures | None = None
-    sound: np.ndarray | None = None  # (sound_dim,) float32, unit norm
-
-    @property
-    def song_id(self) -> str:
-        return self.meta.song_id
-
-
-@dataclass(frozen=True)
-class FileState:
-    """What the indexer needs to decide that a file is unchanged."""
-
-    song_id: str
-    file_size: int
-    file_mtime: float
-
-
-@dataclass(frozen=True)
-class SegmentHit:
-    song_id: str
-    start_s: float
-    end_s: float
-    score: float  # (1 + cosine) / 2, as Elasticsearch scores cosine similarity
-
-
-@dataclass(frozen=True)
-class SongHit:
-    song_id: str
-    score: float  # (1 + cosine) / 2
-
-
-@dataclass
-class StoreFailure:
-    song_id: str
-    path: str
-    reason: str
-
-
-@dataclass
-class StoreStats:
-    kind: str
-    location: str
-    songs: int
-    segments: int
-    with_sound: int
-    genres: dict[str, int]
-    spec: IndexSpec
-    failures: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+from ..types import (
+    FileState,
+    IndexSpec,
+    SegmentHit,
+    SongHit,
+    SongMeta,
+    SongRecord,
+    StoreFailure,
+    StoreStats,
+)
 
 
 def cosine_score(cos: np.ndarray | float) -> np.ndarray | float:

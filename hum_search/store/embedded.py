@@ -28,8 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..config import utc_now
 from ..errors import StoreError, StoreFormatError, StoreNotFoundError
-from .base import (
+from ..types import (
     FileState,
     IndexSpec,
     MelodyFeatures,
@@ -37,12 +38,10 @@ from .base import (
     SongHit,
     SongMeta,
     SongRecord,
-    Store,
     StoreFailure,
     StoreStats,
-    cosine_score,
-    normalize_rows,
 )
+from .base import Store, cosine_score, normalize_rows
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +139,7 @@ class EmbeddedStore(Store):
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"kind": STORE_KIND, "created_at": _now(), "spec": spec.to_dict()}, indent=2))
+            tmp.write_text(json.dumps({"kind": STORE_KIND, "created_at": utc_now(), "spec": spec.to_dict()}, indent=2))
             os.replace(tmp, meta_path)
         except OSError as e:
             raise StoreError(f"cannot create the index at {self.location} ({e})",
@@ -234,7 +233,7 @@ class EmbeddedStore(Store):
     def record_failures(self, failures: Sequence[tuple[str, str]]) -> None:
         if not failures:
             return
-        now = _now()
+        now = utc_now()
         with self._lock, self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", [(p, r, now) for p, r in failures])
 
@@ -486,7 +485,3 @@ def _best_songs(hits: list[SegmentHit], k: int, per_song: int) -> list[SegmentHi
 def _chunks(seq: list, n: int):
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

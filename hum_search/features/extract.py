@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import NoMelodyError
+from ..types import IndexSpec, MelodyFeatures
 from . import melody, pitch
 from .audio import AudioSource, decode, describe, resample
-from .errors import NoMelodyError
-from .store.base import IndexSpec, MelodyFeatures
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MELODY_MODEL = "salience-melody-v1"  # pitch.py tracker (SONG preset) + melody.py segment vectors
-SOUND_MODEL = "panns-cnn14-32k"  # hum_search.sound.MODEL_NAME (kept here so specs need no torch)
+SOUND_MODEL = "panns-cnn14-32k"  # hum_search.features.sound.MODEL_NAME (kept here so specs need no torch)
 SOUND_DIM = 2048
 SOUND_SAMPLE_RATE = 32_000
 MAX_QUERY_S = 60.0  # longer recordings are cut to their first minute

@@ -14,7 +14,7 @@ synthetic vectors shaped like ours, with and without rescoring the oversampled c
 float vectors (what ``rescore_vector.oversample`` does). It is a model of Lucene's int8 scalar
 quantization and of BBQ's one-bit codes, run with numpy; it does not run HNSW and is no substitute
 for measuring recall on a real cluster (see docs/elasticsearch.md). ``python -m
-hum_search.store.es_sizing`` prints the tables used in the docs.
+hum_search.store.elastic.sizing`` prints the tables used in the docs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import melody
+from ...features import melody
 
 HNSW_M = 16
 SONG_S = 240.0  # a typical song: 4 minutes

@@ -1,6 +1,6 @@
 """Rendering notes to audio: songs with accompaniment, and synthetic hummed queries.
 
-Used by the demo catalogue (``hum_search.demo``), by the tests, and by the app's example hum.
+Used by the demo catalogue (``hum_search.demo.catalogue``), by the tests, and by the app's example hum.
 
 * ``parse_notation`` / ``melody_to_notes``: a compact text notation ("E4 E4:0.5 F#4:1.5 | r G4:2 | -:2")
   turned into ``Note`` objects with times in seconds.
@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from .errors import AudioError
+from ..errors import AudioEncodeError, SynthError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .demo import Tune
+    from .catalogue import Tune
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,6 @@ FLUIDSYNTH_TIMEOUT_S = 300
 FFMPEG_TIMEOUT_S = 300
 PEAK_DBFS = -1.0
 DRUM_CHANNEL = 9
-
-
-class AudioEncodeError(AudioError):
-    """Audio could not be written (encoder missing or failing, unsupported format)."""
-
-
-class SynthError(AudioError):
-    """A renderer failed (fluidsynth missing or failing, bad notation)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -769,7 +761,7 @@ def _render_fluidsynth(arr: Arrangement, sr: int) -> np.ndarray:
         y, file_sr = sf.read(wav, dtype="float32", always_2d=True)
     y = y.mean(axis=1)
     if file_sr != sr:
-        from .audio import resample
+        from ..features.audio import resample
 
         y = resample(y, file_sr, sr)
     if not np.all(np.isfinite(y)) or float(np.max(np.abs(y), initial=0.0)) == 0.0:

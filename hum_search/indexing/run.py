@@ -6,7 +6,7 @@ What happens to each file
 -------------------------
 * Files are found recursively (symbolic links are followed, each folder is visited once so link
   loops end; hidden files and folders, names starting with ".", are skipped). Extensions:
-  ``hum_search.audio.AUDIO_EXTENSIONS``. Paths are stored absolute.
+  ``hum_search.features.audio.AUDIO_EXTENSIONS``. Paths are stored absolute.
 * **unchanged**: the store already has this path with the same size and modification time. Nothing
   is read. (A file whose time stamp changed but whose bytes did not is hashed, found unchanged and
   its time stamp refreshed.)
@@ -75,9 +75,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .audio import AUDIO_EXTENSIONS
-from .config import Settings, is_es_url
-from .errors import DeviceError, HumSearchError, ModelError
+from ..config import IGNORE_MARKER, Settings, is_es_url, utc_now
+from ..errors import HumSearchError
+from ..features.audio import AUDIO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,6 @@ class IndexInterrupted(KeyboardInterrupt):
 
 
 # --- files ----------------------------------------------------------------------------------------------
-IGNORE_MARKER = ".hum-search-ignore"  # a folder holding this file (and its sub-folders) is not indexed
 
 
 def find_audio_files(roots: Sequence[str | os.PathLike]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -261,32 +260,6 @@ def _io_reason(path: str, e: OSError) -> str:
     return f"cannot read {path} ({e.strerror or e}). Fix: check the disk and the file"
 
 
-# --- the sound model ----------------------------------------------------------------------------------
-def unavailable_line(cause: str, fix: str | None) -> str:
-    cause = cause.removeprefix("sound search unavailable: ")
-    tail = f"for sound search too: {fix}, then index again with --force" if fix else \
-        "sound search stays off for the songs indexed now"
-    return f"sound channel unavailable: {cause} — melody search works; {tail}"
-
-
-def load_sound_embedder(settings: Settings, device: str | None = None):
-    """``(SoundEmbedder, None)``, or ``(None, one line saying why the sound channel is off)`` when
-    there is no checkpoint or it cannot be loaded. A device that was asked for but is missing
-    (``--device cuda`` without CUDA) raises DeviceError: the user asked for it explicitly."""
-    from .sound import SoundEmbedder, sound_status
-
-    ok, message = sound_status(settings)
-    if not ok:
-        cause, _, fix = message.partition(". Fix: ")
-        return None, unavailable_line(cause, fix or None)
-    try:
-        return SoundEmbedder.load(settings, device=device), None
-    except DeviceError:
-        raise
-    except ModelError as e:
-        return None, unavailable_line(e.cause, e.fix)
-
-
 # --- workers --------------------------------------------------------------------------------------------
 @dataclass
 class _WorkerResult:
@@ -306,7 +279,7 @@ class _CropMaker:
     the file again."""
 
     def embed(self, y_32k):
-        from .sound import make_crops
+        from ..features.sound import make_crops
 
         return make_crops(y_32k).reshape(-1)
 
@@ -339,7 +312,7 @@ def _worker_init(parent_pid: int) -> None:
         threadpool_limits(1)
     except Exception:  # threadpoolctl is an optimisation only
         pass
-    from . import analysis  # noqa: F401  import once, before the first file
+    from ..features import extract as analysis  # noqa: F401  import once, before the first file
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -364,7 +337,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 def analyze_file(path: str, root: str | None, max_duration_s: float | None, want_crops: bool) -> _WorkerResult:
     """Metadata and features of one file (in a worker process). Never raises: errors come back as
     ``ok=False`` with a one-line reason (cause and fix)."""
-    from .analysis import analyze_song
+    from ..features.extract import analyze_song
     from .tags import song_metadata
 
     collect = _Collect()
@@ -473,7 +446,7 @@ class _SoundThread(threading.Thread):
 
 
 def _crop_samples() -> int:
-    from .sound import CROP_SAMPLES
+    from ..features.sound import CROP_SAMPLES
 
     return CROP_SAMPLES
 
@@ -769,7 +742,7 @@ class _Run:
             if rec is None:
                 return False
             rec.meta = dataclasses.replace(existing, path=task.path, file_size=task.size, file_mtime=task.mtime,
-                                           indexed_at=_now(), **{k: meta.get(k) for k in TAG_FIELDS})
+                                           indexed_at=utc_now(), **{k: meta.get(k) for k in TAG_FIELDS})
             if self.store.add([rec]):
                 return False
         else:
@@ -781,7 +754,7 @@ class _Run:
         return True
 
     def _set_state(self, task: _Task, song_id: str) -> None:
-        from .store.base import FileState
+        from ..types import FileState
 
         self.states[task.path] = FileState(song_id, task.size, task.mtime)
 
@@ -799,7 +772,7 @@ class _Run:
         return self.pool.submit(self.analyze, *args)
 
     def _on_result(self, task: _Task, res: _WorkerResult) -> None:
-        from .store.base import SongMeta, SongRecord
+        from ..types import SongMeta, SongRecord
 
         self.report.analysis_seconds += res.seconds
         if not res.ok:
@@ -809,7 +782,7 @@ class _Run:
         meta = SongMeta(song_id=task.song_id, path=task.path, title=m.get("title"), artist=m.get("artist"),
                         album=m.get("album"), genre=m.get("genre"), duration_s=res.duration_s,
                         content_hash=task.content_hash, file_size=task.size, file_mtime=task.mtime,
-                        indexed_at=_now())
+                        indexed_at=utc_now())
         item = _Pending(task, SongRecord(meta, res.melody, None), res.crops, res.warnings)
         if item.crops is not None and self.sound is not None:
             self.sound.put(item)
@@ -862,7 +835,7 @@ class _Run:
             with open(self.failures_file, "a", encoding="utf-8") as f:
                 if new:
                     f.write("failed_at\tpath\treason\n")
-                f.write(f"{_now()}\t{clean(path)}\t{clean(reason)}\n")
+                f.write(f"{utc_now()}\t{clean(path)}\t{clean(reason)}\n")
         except OSError as e:
             self._failures_file_broken = True
             log.warning("cannot write the failure report %s (%s)", self.failures_file, e)
@@ -907,7 +880,3 @@ class _Run:
         pool, self.pool = self.pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import MelodyFeatures, SongMeta, SongRecord, normalize_rows
-from .es_mapping import META_FIELDS
+from ...types import MelodyFeatures, SongMeta, SongRecord
+from ..base import normalize_rows
+from .mapping import META_FIELDS
 
 
 def _b64(a: np.ndarray) -> str:

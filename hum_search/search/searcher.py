@@ -24,11 +24,13 @@ from typing import Sequence
 
 import numpy as np
 
-from . import align, melody
-from .analysis import QueryAnalysis, analyze_query
-from .audio import AudioSource, describe
-from .errors import ModelUnavailableError
-from .store.base import SongMeta, Store
+from ..errors import HumSearchError, ModelUnavailableError
+from ..features import melody
+from ..features.audio import AudioSource, describe
+from ..features.extract import QueryAnalysis, analyze_query
+from ..store.base import Store
+from ..types import SongMeta
+from . import align
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +105,10 @@ class _Candidate:
 class Searcher:
     """Holds the store and (optionally) the sound model; load once, search many times."""
 
-    def __init__(self, store: Store, *, sound_embedder=None, sound_unavailable_reason: str | None = None):
+    def __init__(self, store: Store, *, sound_embedder=None, sound_off: HumSearchError | None = None):
         self.store = store
         self.sound_embedder = sound_embedder
-        self.sound_unavailable_reason = sound_unavailable_reason
+        self.sound_off = sound_off  # why there is no sound embedder (cause and fix)
 
     def search(self, source: AudioSource, *, top: int = 10, genres: Sequence[str] | None = None,
                mode: str = "hum", query_name: str | None = None) -> SearchResponse:
@@ -254,8 +256,8 @@ class Searcher:
     # --- sound mode ---------------------------------------------------------------------------------
     def _search_sound(self, source, name, top, genres, t0) -> SearchResponse:
         if self.sound_embedder is None:
-            raise ModelUnavailableError(
-                self.sound_unavailable_reason or "sound search unavailable: no PANNs checkpoint",
+            raise self.sound_off or ModelUnavailableError(
+                "sound search unavailable: no PANNs checkpoint",
                 "set HUM_SEARCH_PANNS_CHECKPOINT or run hum-search download-models, then re-index",
             )
         qa = analyze_query(source, keep_audio_for_sound=True, melody_required=False)

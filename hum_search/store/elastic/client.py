@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config import Settings
-from ..errors import BackendUnavailableError, StoreError
+from ...config import Settings
+from ...errors import BackendUnavailableError, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from .audio import AUDIO_EXTENSIONS
-from .config import Settings, is_es_url
-from .errors import HumSearchError
+from ..config import IGNORE_MARKER, Settings, is_es_url
+from ..engine import Engine, SoundChannel, load_sound, open_engine
+from ..errors import HumSearchError
+from ..features.audio import AUDIO_EXTENSIONS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .search import MatchPlot, Result, SearchResponse, Searcher
-    from .store.base import SongMeta, Store
+    from ..search.searcher import MatchPlot, Result, Searcher, SearchResponse
+    from ..store.base import Store
+    from ..types import SongMeta
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,6 @@ AUDIO_MIME = {
 UI_INDEX_MAX_FILES = 200  # larger folders: the CLI (it shows progress, resumes, runs without a browser)
 FOLDER_DEPTH = 2  # sub-folders of the music root offered for indexing
 MAX_FOLDERS = 300
-IGNORE_MARKER = ".hum-search-ignore"  # as hum_search.indexing: folders holding it are not songs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,68 +265,51 @@ def settings_key(settings: Settings) -> tuple:
             str(settings.cache_dir), settings.device)
 
 
-@dataclass
-class SoundModel:
-    embedder: Any | None  # hum_search.sound.SoundEmbedder
-    reason: str | None  # why it is off (one line, with a fix), when embedder is None
-    device: str  # "cpu", "cuda", ... ("cpu" when no model is loaded)
+def load_sound_model(settings: Settings) -> SoundChannel:
+    """The sound channel under the engine's one policy ("auto"), warmed up when it is on."""
+    channel = load_sound(settings, "auto")
+    if channel.embedder is not None:
+        try:
+            import numpy as np
 
-
-def load_sound_model(settings: Settings) -> SoundModel:
-    """The PANNs model when a checkpoint is available, else why not. Never downloads anything."""
-    from .sound import sound_status
-
-    ok, message = sound_status(settings)
-    if not ok:
-        return SoundModel(None, message, "cpu")
-    try:
-        from .sound import SoundEmbedder
-
-        emb = SoundEmbedder.load(settings, device=settings.device)
-    except HumSearchError as e:
-        return SoundModel(None, str(e), "cpu")
-    except Exception as e:  # a broken torch install must not take melody search down
-        log.exception("loading the sound model failed")
-        return SoundModel(None, f"the sound model could not be loaded ({type(e).__name__}: {one_line(e)[:160]}). "
-                                "Fix: check HUM_SEARCH_PANNS_CHECKPOINT and the torch installation", "cpu")
-    try:
-        import numpy as np
-
-        emb.embed(np.zeros(32_000, np.float32))  # warm-up
-    except Exception:
-        log.debug("sound warm-up failed", exc_info=True)
-    return SoundModel(emb, None, str(emb.device))
+            channel.embedder.embed(np.zeros(32_000, np.float32))  # warm-up
+        except Exception:
+            log.debug("sound warm-up failed", exc_info=True)
+    return channel
 
 
 @dataclass
-class Engine:
-    settings: Settings
-    store: "Store"
-    searcher: "Searcher"
-    sound: SoundModel
+class AppEngine:
+    """The engine the app searches with, and how its warm-up query went."""
+
+    engine: Engine
     warmup_ms: float | None = None
     warmup_error: str | None = None
 
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
 
-def open_engine_store(settings: Settings, *, create: bool = False) -> "Store":
-    from .analysis import current_spec
-    from .store import open_store
+    @property
+    def store(self) -> "Store":
+        return self.engine.store
 
-    return open_store(settings.store, current_spec(), create=create, settings=settings)
+    @property
+    def searcher(self) -> "Searcher":
+        return self.engine.searcher
+
+    @property
+    def sound(self) -> SoundChannel:
+        return self.engine.sound
 
 
-def load_engine(settings: Settings, sound: SoundModel | None = None, *, warm_up: bool = True) -> Engine:
-    """Open the store (StoreNotFoundError, BackendUnavailableError, StoreFormatError ... propagate
-    as HumSearchError) and build the Searcher, then warm it up with one synthetic query."""
-    from .search import Searcher
-
-    sound = sound if sound is not None else load_sound_model(settings)
-    store = open_engine_store(settings)
-    searcher = Searcher(store, sound_embedder=sound.embedder, sound_unavailable_reason=sound.reason)
-    engine = Engine(settings, store, searcher, sound)
+def load_engine(settings: Settings, sound: SoundChannel | None = None, *, warm_up: bool = True) -> AppEngine:
+    """Open the engine (StoreNotFoundError, BackendUnavailableError, StoreFormatError ... propagate
+    as HumSearchError), then warm it up with one synthetic query."""
+    app = AppEngine(open_engine(settings, sound=sound if sound is not None else load_sound_model(settings)))
     if warm_up:
-        engine.warmup_ms, engine.warmup_error = warm_up_searcher(searcher)
-    return engine
+        app.warmup_ms, app.warmup_error = warm_up_searcher(app.searcher)
+    return app
 
 
 def warmup_wav(seconds: float = 5.0, sr: int = RECORD_SAMPLE_RATE) -> bytes:
@@ -335,7 +319,7 @@ def warmup_wav(seconds: float = 5.0, sr: int = RECORD_SAMPLE_RATE) -> bytes:
     import numpy as np
     import soundfile as sf
 
-    from . import demo
+    from ..demo import catalogue as demo
 
     notes = [n for n in demo.TUNES_BY_SLUG["twinkle-twinkle"].notes() if n.start_s < seconds]
     n = int((notes[-1].end_s + 0.3) * sr)
@@ -608,19 +592,16 @@ def index_folder(settings: Settings, folder: Path, *, store: "Store | None", sou
                  progress: Callable[[Any], None] | None = None):
     """Index ``folder`` (already checked by ``resolve_index_folder``) into the app's store, creating
     the store when it does not exist yet. Returns the IndexReport."""
-    from .indexing import default_failures_file, index_paths
+    from ..indexing.run import default_failures_file, index_paths
 
-    own = store is None
-    if own:
-        store = open_engine_store(settings, create=True)
-    try:
-        n = count_audio_files(folder, UI_INDEX_MAX_FILES)
-        workers = max(1, min(settings.workers, n, 4))
-        return index_paths(store, [str(folder)], settings=settings, workers=workers, sound_embedder=sound_embedder,
-                           progress=progress, failures_file=default_failures_file(settings.store))
-    finally:
-        if own:
-            store.close()
+    n = count_audio_files(folder, UI_INDEX_MAX_FILES)
+    workers = max(1, min(settings.workers, n, 4))
+    kwargs = dict(settings=settings, workers=workers, sound_embedder=sound_embedder, progress=progress,
+                  failures_file=default_failures_file(settings.store))
+    if store is not None:
+        return index_paths(store, [str(folder)], **kwargs)
+    with open_engine(settings, create=True, sound="off") as engine:
+        return index_paths(engine.store, [str(folder)], **kwargs)
 
 
 def index_summary(report) -> str:

@@ -17,12 +17,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError, StoreFormatError
-from .base import IndexSpec
+from ...errors import StoreError, StoreFormatError
+from ...types import IndexSpec
 
 log = logging.getLogger(__name__)
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+MAPPINGS_DIR = Path(__file__).resolve().parents[3] / "mappings"
 SONGS_FILE = "songs.json"
 FAILURES_FILE = "failures.json"
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..types import MelodyFeatures
 from . import pitch
-from .store.base import MelodyFeatures
 
 CONTOUR_FPS = 25.0  # contour frames per second (40 ms)
 _DECIMATE = int(round(pitch.FRAME_RATE / CONTOUR_FPS))  # tracker frames per contour frame

@@ -21,7 +21,7 @@ from typing import BinaryIO, Union
 
 import numpy as np
 
-from .errors import AudioFileError, AudioTooLongError, DecodeError, SilentAudioError
+from ..errors import AudioFileError, AudioTooLongError, DecodeError, SilentAudioError
 
 log = logging.getLogger(__name__)
 

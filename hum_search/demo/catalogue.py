@@ -1,7 +1,7 @@
 """The demo catalogue: public-domain tunes written as notes, rendered into a small music folder.
 
 Each tune is a ``Tune``: title, composer (or "Traditional"), key, mode, meter, tempo, genre and the
-melody in the notation of ``hum_search.synth.parse_notation``: note names with octave (C4 = middle
+melody in the notation of ``hum_search.demo.synth.parse_notation``: note names with octave (C4 = middle
 C), ``:beats`` durations (default one beat), ``r`` rests, ``-`` ties, ``|`` bar lines. A beat is the
 unit the tune's ``beats_per_bar`` and ``bpm`` count in (a quarter note unless ``beat`` says another).
 
@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..config import IGNORE_MARKER  # the indexer skips folders holding this file
+from ..errors import HumSearchError
 from . import synth
-from .errors import HumSearchError
-from .indexing import IGNORE_MARKER  # the indexer skips folders holding this file
 
 log = logging.getLogger(__name__)
 

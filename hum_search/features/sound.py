@@ -57,10 +57,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .errors import ChecksumError, DeviceError, ModelError, ModelUnavailableError, SilentAudioError
+from ..errors import (
+    ChecksumError,
+    DeviceError,
+    ModelError,
+    ModelUnavailableError,
+    SilentAudioError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +129,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")  # "cuda:N" picks a GPU
 def _settings(settings: "Settings | None") -> "Settings":
     if settings is not None:
         return settings
-    from .config import Settings
+    from ..config import Settings
 
     return Settings.from_env()
 
@@ -181,15 +187,25 @@ def resolve_checkpoint(settings: "Settings | None" = None, checkpoint: str | os.
     raise ModelUnavailableError(NO_CHECKPOINT_CAUSE, NO_CHECKPOINT_FIX)
 
 
-def sound_status(settings: "Settings | None" = None) -> tuple[bool, str]:
-    """Whether sound search can be used, without loading anything: ``(True, "PANNs checkpoint …")``
-    or ``(False, <the one-line message SoundEmbedder.load would raise>)``."""
-    settings = _settings(settings)
+def unavailable_reason(settings: "Settings | None" = None) -> ModelUnavailableError | None:
+    """Why sound search cannot be used (the error ``SoundEmbedder.load`` would raise for a missing
+    package or checkpoint), or None when it can. Loads nothing."""
     try:
         _check_packages()
-        path = resolve_checkpoint(settings)
+        resolve_checkpoint(_settings(settings))
     except ModelUnavailableError as e:
-        return False, str(e)
+        return e
+    return None
+
+
+def sound_status(settings: "Settings | None" = None) -> tuple[bool, str]:
+    """Whether sound search can be used, as a line for ``hum-search stats``: ``(True, "sound search
+    available: PANNs checkpoint …")`` or ``(False, <the one-line message SoundEmbedder.load would raise>)``."""
+    settings = _settings(settings)
+    reason = unavailable_reason(settings)
+    if reason is not None:
+        return False, str(reason)
+    path = resolve_checkpoint(settings)
     source = "HUM_SEARCH_PANNS_CHECKPOINT" if _explicit_checkpoint(settings) is not None else "downloaded"
     return True, f"sound search available: PANNs checkpoint {path} ({source})"
 

@@ -26,11 +26,23 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..config import Settings
-from ..errors import StoreError, StoreFormatError, StoreNotFoundError
-from . import es_codec, es_mapping, es_query
-from .base import FileState, IndexSpec, SegmentHit, SongHit, SongMeta, SongRecord, Store, StoreFailure, StoreStats
-from .es_client import ClientOptions, bulk_write, call, check_server, make_client, safe_url
+from ...config import Settings, utc_now
+from ...errors import StoreError, StoreFormatError, StoreNotFoundError
+from ...types import (
+    FileState,
+    IndexSpec,
+    SegmentHit,
+    SongHit,
+    SongMeta,
+    SongRecord,
+    StoreFailure,
+    StoreStats,
+)
+from ..base import Store
+from . import codec as es_codec
+from . import mapping as es_mapping
+from . import query as es_query
+from .client import ClientOptions, bulk_write, call, check_server, make_client, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +241,7 @@ class ElasticsearchStore(Store):
         if not failures:
             return
         self._ensure_failures_index()
-        now = _now()
+        now = utc_now()
         result = bulk_write(self.client, (
             {"_op_type": "index", "_index": self.failures_index, "_id": _failure_id(p),
              "_source": {"path": p, "reason": r, "failed_at": now}} for p, r in failures), self.url, self.options)
@@ -435,7 +447,3 @@ def _search_error(url: str, r: dict[str, Any]) -> StoreError:
         reason = str(err)
     return StoreError(f"Elasticsearch at {safe_url(url)} failed a search ({r.get('status', '?')}, {reason})"
                       .replace("\n", " "), "see the Elasticsearch log (docker compose logs elasticsearch)")
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .errors import BackendUnavailableError, HumSearchError
-from .store.es_mapping import MAPPINGS_DIR, failures_index_name
+from ...config import Settings
+from ...errors import BackendUnavailableError, HumSearchError
+from .mapping import MAPPINGS_DIR, failures_index_name
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ parser testable on responses shaped like the ones in the Elasticsearch documenta
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
-
 import logging
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .base import FileState, SegmentHit, SongHit, SongRecord, StoreFailure, normalize_rows
-from .es_mapping import (
+from ...types import FileState, SegmentHit, SongHit, SongRecord, StoreFailure
+from ..base import normalize_rows
+from .mapping import (
     F_DURATION,
     F_GENRE,
     F_HAS_SOUND,
@@ -24,8 +24,8 @@ from .es_mapping import (
     F_SEG_START,
     F_SEG_VECTOR,
     F_SOUND,
-    META_FIELDS,
     MELODY_SOURCE_FIELDS,
+    META_FIELDS,
     SEGMENTS,
 )
 
