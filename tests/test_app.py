@@ -72,7 +72,8 @@ def unconfident_hum(store: Path, sr: int = 16_000) -> np.ndarray:
     """An atonal hum for which the search over ``store`` is clearly not confident: its top score is
     under half the confidence threshold, so re-encoding it (mp3, the browser) cannot tip it over. The
     first such seed, found with the same code the app runs, so the choice follows the search's tuning."""
-    from hum_search.search.searcher import CONFIDENT_MIN_SCORE, Searcher
+    from hum_search.search.scoring import CONFIDENT_MIN_SCORE
+    from hum_search.search.searcher import Searcher
 
     st = open_store(str(store), current_spec(), settings=Settings(store=str(store)))
     try:

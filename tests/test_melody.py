@@ -8,7 +8,9 @@ import pytest
 from hum_search.demo import synth
 from hum_search.features import extract as analysis
 from hum_search.features import melody, pitch
-from hum_search.search.searcher import Searcher, align, match_score
+from hum_search.search import align
+from hum_search.search.scoring import match_score
+from hum_search.search.searcher import Searcher
 from hum_search.store.embedded import EmbeddedStore
 from hum_search.types import SongMeta, SongRecord
 

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from ..config import Settings
 from ..errors import one_line  # noqa: F401  (re-exported for the commands)
+from ..search.results import mmss  # noqa: F401  (one format for match positions, as the app shows them)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEFAULT_TOP = 10
@@ -97,13 +98,6 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
-
-
-def mmss(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(round(max(seconds, 0.0)))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def human_bytes(n: float | None) -> str:

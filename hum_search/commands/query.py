@@ -143,8 +143,6 @@ def format_table(resp, name: str, genres=None) -> str:
     if not resp.confident:
         lines.append("  no confident match: these are the closest songs, but none stands out"
                      if resp.mode == "hum" else "  no confident match")
-    for note in getattr(resp, "notes", None) or []:
-        lines.append(f"  note: {note}")
     return "\n".join(lines)
 
 

@@ -17,7 +17,6 @@ Sound mode ("sounds like"): the PANNs embedding of the recording, cosine kNN ove
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -29,8 +28,9 @@ from ..features import melody
 from ..features.audio import AudioSource, describe
 from ..features.extract import QueryAnalysis, analyze_query
 from ..store.base import Store
-from ..types import SongMeta
 from . import align
+from .results import MatchPlot, Result, SearchResponse
+from .scoring import confidence, score_results
 
 log = logging.getLogger(__name__)
 
@@ -43,55 +43,6 @@ FINE_SONGS = 10  # songs whose best region is aligned again at FINE_SHIFTS
 FINE_SHIFTS = (-0.5, 0.5)  # semitones either side of the key estimated from the hit
 MODES = ("hum", "sound")
 VOTE_BIN_S = 1.0
-
-
-@dataclass
-class Result:
-    rank: int
-    song: SongMeta
-    score: float  # hum mode: estimated probability that this is the hummed song; sound mode: (1+cos)/2
-    cost: float | None = None  # mean alignment cost in semitones (hum mode)
-    match_start_s: float | None = None
-    match_end_s: float | None = None
-    transpose: float | None = None  # semitones to add to the hum to reach the song's key (mod 12)
-
-    def to_dict(self) -> dict:
-        s = self.song
-        return {"rank": self.rank, "song_id": s.song_id, "title": s.title, "artist": s.artist, "genre": s.genre,
-                "path": s.path, "score": round(self.score, 4),
-                "match_start_s": _round(self.match_start_s), "match_end_s": _round(self.match_end_s)}
-
-
-@dataclass
-class SearchResponse:
-    query: str
-    mode: str
-    results: list[Result]
-    confident: bool
-    timing_ms: dict[str, float]
-    analysis: QueryAnalysis | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"query": self.query, "mode": self.mode, "confident": self.confident,
-                "results": [r.to_dict() for r in self.results],
-                "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()}}
-
-
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(float(x), 2)
-
-
-@dataclass
-class MatchPlot:
-    """Data for the "why it matched" plot (MIDI pitch over song time)."""
-
-    song_time_s: np.ndarray
-    song_pitch: np.ndarray  # the song's melody around the match (NaN = none)
-    hum_time_s: np.ndarray  # the hum, warped onto song time
-    hum_pitch: np.ndarray  # the hum, transposed into the song's key and octave
-    match_start_s: float
-    match_end_s: float
 
 
 @dataclass
@@ -222,7 +173,7 @@ class Searcher:
             results.append(Result(rank=rank, song=meta, score=0.0, cost=m.cost,
                                   match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
                                   transpose=float((m.key + 6) % 12 - 6)))
-        return _scored(results)
+        return score_results(results)
 
     def explain(self, response: "SearchResponse", result: Result) -> "MatchPlot | None":
         """The picture of why ``result`` matched: the hum's contour transposed into the song's key and
@@ -320,33 +271,3 @@ def _segment_means(contour: np.ndarray, starts_s: list[float]) -> np.ndarray:
     lo = int(starts.min())  # work on the stretch that holds the windows, not the whole song
     hi = int(np.ceil(starts.max() + length)) + 1
     return melody.window_vectors(contour[lo:hi], starts - lo, length)[1]
-
-
-# --- scores -------------------------------------------------------------------------------------------
-# The score of a result is the estimated probability that it is the hummed song, from a logistic
-# model of two numbers: its alignment cost (mean semitones of mismatch) and how much better it is than
-# the best other song (log of that song's cost over its own). Fitted on the development benchmark's
-# queries (in-catalogue and out-of-catalogue, 300- and 750-song catalogues); see docs/melody.md.
-SCORE_BIAS = 1.64
-SCORE_COST = -5.27  # per semitone of mean alignment cost
-SCORE_MARGIN = 8.76  # per unit of log(cost of the best other song / own cost)
-CONFIDENT_MIN_SCORE = 0.45  # chosen on dev data (medium and 750-song instances, half out of catalogue): see README
-
-
-def match_score(cost: float, other_best_cost: float | None) -> float:
-    margin = math.log(max(other_best_cost, 1e-6) / max(cost, 1e-6)) if other_best_cost is not None else 0.0
-    z = SCORE_BIAS + SCORE_COST * cost + SCORE_MARGIN * margin
-    return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
-
-
-def _scored(results: list[Result]) -> list[Result]:
-    """Fill in each (cost-ranked) result's score: cost against the best *other* song's cost."""
-    costs = [r.cost for r in results]
-    for i, r in enumerate(results):
-        others = costs[:i] + costs[i + 1:]
-        r.score = match_score(r.cost, min(others) if others else None)
-    return results
-
-
-def confidence(results: list[Result]) -> bool:
-    return bool(results) and results[0].cost is not None and results[0].score >= CONFIDENT_MIN_SCORE
