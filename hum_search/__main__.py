@@ -1,5 +1,30 @@
+"""``python -m hum_search``: the ``hum-search`` command line (``hum_search.cli.main``).
+
+Until ``main`` has set up its error boundary (importing the CLI takes a few tens of milliseconds),
+Ctrl-C or SIGTERM ends the process at once, with one line and status 130 or 143, instead of a
+``KeyboardInterrupt`` traceback: nothing has been opened or written yet, so there is nothing to
+clean up.
+"""
+
+import os
+import signal
 import sys
 
-from .cli import main
 
-sys.exit(main())
+def _exit_now(signum, frame) -> None:
+    os.write(2, b"interrupted\n" if signum == signal.SIGINT else b"terminated\n")
+    os._exit(128 + signum)
+
+
+def exit_on_signals_until_main() -> None:
+    """Ctrl-C and SIGTERM end the process at once (``main`` replaces this handling when it starts)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored by whoever started us: stays ignored
+            signal.signal(sig, _exit_now)
+
+
+if __name__ == "__main__":
+    exit_on_signals_until_main()
+    from .cli import main
+
+    sys.exit(main())

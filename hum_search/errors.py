@@ -6,6 +6,12 @@ to a person without a traceback.
 
 from __future__ import annotations
 
+import re
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)\S*@")  # to the last @ of the word: a password may hold '@'
+_HIDDEN = "***"
+REPORT_FIX = "run again with HUM_SEARCH_LOG_LEVEL=DEBUG and report the log"  # for what nobody foresaw
+
 
 class HumSearchError(Exception):
     """Base class. ``str(err)`` is a complete one-line message: cause, then what to do."""
@@ -19,6 +25,36 @@ class HumSearchError(Exception):
 def one_line(text: object) -> str:
     """A message squeezed onto one line (white space, newlines included, folded to single spaces)."""
     return " ".join(str(text).split())
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the user:password of every URL in it replaced by ``***`` (also in URLs too
+    malformed to parse: everything between ``://`` and the word's last ``@`` goes)."""
+    return _URL_USERINFO.sub(lambda m: m.group(1) + _HIDDEN + "@", str(text))
+
+
+def redact(text: object, secrets: "list[str] | tuple[str, ...]" = ()) -> str:
+    """``text`` with URL credentials and each of the known ``secrets`` (longest first) replaced by
+    ``***``: for every message and log line that reaches a person."""
+    out = redact_url(str(text))
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            out = out.replace(secret, _HIDDEN)
+    return out
+
+
+# --- settings and arguments -------------------------------------------------------------------------
+class ConfigError(HumSearchError):
+    """A setting (environment variable) has a value that cannot be used."""
+
+
+class UsageError(HumSearchError):
+    """The command line is wrong (unknown option, missing or bad argument)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: raised by the command line's handler, so that whatever cleans up after Ctrl-C (the
+    indexer writes the songs analysed so far) does the same for a polite kill."""
 
 
 # --- input audio --------------------------------------------------------------------------------
@@ -78,6 +114,19 @@ class StoreFormatError(StoreError):
 
 class StoreNotFoundError(StoreError):
     """No index exists at the given location."""
+
+
+class StoreDamagedError(StoreError):
+    """The index's files are inconsistent: a database missing or empty next to its ``store.json``,
+    or the other way round. Never treated as an empty index."""
+
+
+class StoreCorruptError(StoreDamagedError):
+    """The index database is not a readable SQLite database (garbage bytes, truncated, malformed)."""
+
+
+class EmptyIndexError(StoreError):
+    """The index holds no songs, so a search cannot find anything."""
 
 
 class BackendUnavailableError(StoreError):

@@ -1,9 +1,14 @@
 """``python -m indexer DIR... [options]``: the same as ``hum-search index DIR... [options]``
-(``-v``/``-vv`` for more log output work here too)."""
+(``-v``/``-vv`` for more log output work here too).
 
+Until the CLI's ``main`` has set up its error boundary (importing it takes a few tens of
+milliseconds), Ctrl-C or SIGTERM ends the process at once with one line and status 130 or 143
+instead of a traceback: nothing has been opened or written yet. From then on ``main`` handles both
+(the indexer writes what it has analysed and prints its summary)."""
+
+import os
+import signal
 import sys
-
-from hum_search.cli import main
 
 
 def _argv(args: list[str]) -> list[str]:
@@ -12,5 +17,14 @@ def _argv(args: list[str]) -> list[str]:
     return [*verbose, "index", *rest]
 
 
+def _exit_now(signum, frame) -> None:
+    os.write(2, b"interrupted\n" if signum == signal.SIGINT else b"terminated\n")
+    os._exit(128 + signum)
+
+
 if __name__ == "__main__":
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_now)
+    from hum_search.cli import main
+
     sys.exit(main(_argv(sys.argv[1:])))

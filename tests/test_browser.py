@@ -6,7 +6,9 @@ app.py`` on a small rendered catalogue (the one test_app.py builds).
 2. An mp3 of another hum is uploaded: the same.
 3. A hum of no tune in the catalogue: "No confident match" with muted guesses.
 4. The same on a 390 px wide phone viewport.
-Full-page screenshots of each view go to the test's temporary folder (the path is printed).
+5. An upload whose name is a Markdown image is shown as plain text.
+Every request the pages make is recorded: all of them must go to the app's own server (no CDN font,
+icon or image, issue 12). Full-page screenshots of each view go to the test's temporary folder (the path is printed).
 
 Without Chromium (or the Playwright package) the test is skipped, except under CI (CI=true), where
 it fails: `make test` installs chromium through apt, so a missing one is a broken setup.
@@ -28,7 +30,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum_search.demo import synth
+from hum_search.demo.audio_files import write_audio
 from hum_search.features.audio import resample
 
 from .test_app import REPO, catalogue, make_hum, parse_mmss, unconfident_hum  # noqa: F401 (fixture)
@@ -45,6 +47,7 @@ FAKE_MIC_SR = 48_000  # what Chromium's fake capture device reads best: 16-bit P
 RECORDED = "greensleeves"  # hummed into the fake microphone
 UPLOADED = "ode-to-joy"  # uploaded as an mp3
 PHONE_UPLOAD = "twinkle-twinkle"
+MARKDOWN_NAME = "![x](http://example.invalid/a.png).mp3"  # shown raw as Markdown, the browser fetched it
 
 
 def in_ci() -> bool:
@@ -86,8 +89,8 @@ def server(chromium_path, catalogue, tmp_path_factory):  # noqa: F811 (catalogue
     env.update(HUM_SEARCH_STORE=str(catalogue.store), HUM_SEARCH_MUSIC_ROOT=str(catalogue.music),
                HUM_SEARCH_CACHE_DIR=str(tmp_path_factory.mktemp("no-models")), HUM_SEARCH_WORKERS="1",
                PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    # no --server.address: .streamlit/config.toml binds 127.0.0.1 by itself
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -136,15 +139,25 @@ def launch(pw, chromium_path: str, fake_mic: Path | None = None):
     return pw.chromium.launch(executable_path=chromium_path, args=args)
 
 
-def open_app(browser, url: str, viewport: dict, *, phone: bool = False):
+def open_app(browser, url: str, viewport: dict, *, phone: bool = False, requests: list[str] | None = None):
+    """A new context on the app. ``requests`` collects the URL of every request its pages make;
+    requests to any other host are recorded and then refused, so none leaves the machine."""
     ctx = browser.new_context(viewport=viewport, permissions=["microphone"], is_mobile=phone, has_touch=phone,
                               device_scale_factor=2 if phone else 1)
     ctx.grant_permissions(["microphone"], origin=url)
+    if requests is not None:
+        ctx.on("request", lambda req: requests.append(req.url))
+        ctx.route(lambda u: not is_local(u, url), lambda route: route.abort())
     page = ctx.new_page()
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_text("Hum or sing a tune").first.wait_for(timeout=RESULT_TIMEOUT_MS)
     page.locator('[data-testid="stAudioInput"]').wait_for(timeout=RESULT_TIMEOUT_MS)
     return ctx, page
+
+
+def is_local(request_url: str, app_url: str) -> bool:
+    """Whether a request stays on this machine: the app's own origin, or an inline data:/blob: URL."""
+    return request_url.startswith((app_url + "/", "data:", "blob:")) or request_url == app_url
 
 
 def first_card(page, expected_title: str, kind: str = "match"):
@@ -203,15 +216,16 @@ def test_hum_record_and_upload_in_chromium(server, catalogue, chromium_path, tmp
     shots.mkdir()
     mic = tmp_path / "hum.wav"
     mic_s = fake_mic_wav(mic, make_hum(RECORDED, transpose=-2.0, tempo=1.1, seed=11))
-    mp3 = synth.write_audio(tmp_path / "my hum.mp3", make_hum(UPLOADED, transpose=3.0, tempo=0.9, seed=12), 16_000)
-    phone_mp3 = synth.write_audio(tmp_path / "phone hum.mp3", make_hum(PHONE_UPLOAD, seed=13), 16_000)
-    nomatch = synth.write_audio(tmp_path / "no tune.wav", unconfident_hum(catalogue.store), 16_000)
+    mp3 = write_audio(tmp_path / "my hum.mp3", make_hum(UPLOADED, transpose=3.0, tempo=0.9, seed=12), 16_000)
+    phone_mp3 = write_audio(tmp_path / "phone hum.mp3", make_hum(PHONE_UPLOAD, seed=13), 16_000)
+    nomatch = write_audio(tmp_path / "no tune.wav", unconfident_hum(catalogue.store), 16_000)
 
+    requests: list[str] = []
     with sync_playwright() as pw:
         browser = launch(pw, chromium_path, mic)
         try:
             # --- desktop: record through the fake microphone ---------------------------------------
-            ctx, page = open_app(browser, server, DESKTOP)
+            ctx, page = open_app(browser, server, DESKTOP, requests=requests)
             page.get_by_role("button", name="Record").click()
             page.get_by_role("button", name="Stop recording").wait_for()
             page.wait_for_timeout(int(1000 * mic_s))
@@ -245,10 +259,19 @@ def test_hum_record_and_upload_in_chromium(server, catalogue, chromium_path, tmp
             assert float(opacity) < 0.8  # muted
             wait_for_charts(page)
             shot(page, shots, "desktop-no-confident-match")
+
+            # --- desktop: a file name that is a Markdown image stays plain text --------------------------
+            page.get_by_role("tab", name=re.compile("Upload")).click()
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                files=[{"name": MARKDOWN_NAME, "mimeType": "audio/mpeg", "buffer": b"not audio at all" * 64}])
+            error = page.locator('[data-testid="stAlert"]', has_text="not a readable audio file").first
+            error.wait_for(timeout=RESULT_TIMEOUT_MS)
+            assert MARKDOWN_NAME in error.inner_text().replace("\u2060", ""), error.inner_text()
+            assert error.locator("img, a").count() == 0, error.inner_html()
             ctx.close()
 
             # --- phone ---------------------------------------------------------------------------------
-            ctx, page = open_app(browser, server, PHONE, phone=True)
+            ctx, page = open_app(browser, server, PHONE, phone=True, requests=requests)
             upload(page, phone_mp3)
             song = catalogue.songs[PHONE_UPLOAD]
             card = first_card(page, song.title)
@@ -271,6 +294,7 @@ def test_hum_record_and_upload_in_chromium(server, catalogue, chromium_path, tmp
             browser.close()
     for p in sorted(shots.iterdir()):
         assert p.stat().st_size > 10_000, p
+    assert requests and all(is_local(u, server) for u in requests), [u for u in requests if not is_local(u, server)]
     print(f"\nscreenshots: {shots}\nfirst query after start: {first_query_s:.2f} s from 'stop' to the first card; "
           f"second (an upload): {second_query_s:.2f} s from choosing the file to the first card")
     # the warm-up query at start-up makes the first real query about as fast as later ones

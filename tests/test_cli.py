@@ -303,3 +303,76 @@ def test_remove_by_path_and_id(lib, capsys, tmp_path, monkeypatch):
     assert err.strip() == "0000000000000000: no song in the index has this path or id"
     with EmbeddedStore(store_dir, current_spec(), create=False) as s:
         assert list(s.file_states()) == [str(lib.songs[3])]
+
+
+# --- settings and the error boundary (issue 12) -------------------------------------------------------------
+@pytest.mark.parametrize("var,value,words", [
+    ("HUM_SEARCH_WORKERS", "many", ("'many'", "whole number of 1 or more")),
+    ("HUM_SEARCH_WORKERS", "0", ("'0'", "out of range")),
+    ("HUM_SEARCH_MAX_DURATION_S", "abc", ("'abc'", "from 1 to 6000")),
+    ("HUM_SEARCH_MAX_DURATION_S", "-5", ("'-5'", "out of range")),
+    ("HUM_SEARCH_MAX_DURATION_S", "7200", ("'7200'", "from 1 to 6000")),
+    ("HUM_SEARCH_LOG_LEVEL", "loud", ("'loud'", "DEBUG, INFO, WARNING, ERROR, CRITICAL")),
+    ("HUM_SEARCH_DEVICE", "banana", ("'banana'", "auto, cpu, cuda or cuda:N")),
+    ("HUM_SEARCH_KIBANA_URL", "http://localhost:99999", ("port", "1 to 65535")),
+    ("HUM_SEARCH_KIBANA_URL", "http://u:p#w@localhost:5601", ("%23", "'http://***@localhost:5601'")),
+    ("HUM_SEARCH_KIBANA_URL", "ftp://localhost", ("http:// or https://",)),
+    ("HUM_SEARCH_KIBANA_URL", "http:// host:5601", ("space",)),
+    ("HUM_SEARCH_ES_INDEX", "Hum", ("lower-case",)),
+])
+def test_bad_setting_is_one_line_naming_variable_value_and_allowed(monkeypatch, var, value, words):
+    from hum_search.config import Settings
+    from hum_search.errors import ConfigError
+
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env()
+    msg = str(e.value)
+    assert msg.startswith(var + "=") and "Fix: set " + var in msg and "\n" not in msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_good_settings_are_read_and_normalized(monkeypatch):
+    from hum_search.config import Settings
+
+    for var, value in {"HUM_SEARCH_WORKERS": " 3 ", "HUM_SEARCH_MAX_DURATION_S": "6000", "HUM_SEARCH_LOG_LEVEL": "warn",
+                       "HUM_SEARCH_DEVICE": "CUDA:1", "HUM_SEARCH_KIBANA_URL": "https://u:p@kibana.local:5601/base"}.items():
+        monkeypatch.setenv(var, value)
+    s = Settings.from_env()
+    assert (s.workers, s.max_duration_s, s.log_level, s.device) == (3, 6000, "WARNING", "cuda:1")
+    assert s.kibana_url == "https://u:p@kibana.local:5601/base"
+
+
+def test_redaction_of_urls_and_known_secrets():
+    from hum_search.config import known_secrets
+    from hum_search.errors import redact
+
+    env = {"HUM_SEARCH_ES_PASSWORD": "s3cret-pw", "HUM_SEARCH_ES_URL": "http://elastic:from%23url@es:9200"}
+    secrets = known_secrets(["--store", "http://u:pa#ss@127.0.0.1:9"], env)
+    assert {"s3cret-pw", "from%23url", "from#url", "pa#ss"} <= set(secrets)
+    text = "http://u:pa#ss@127.0.0.1:9 failed with s3cret-pw (from#url) at https://x:y@h/p"
+    assert redact(text, secrets) == "http://***@127.0.0.1:9 failed with *** (***) at https://***@h/p"
+
+
+def test_usage_error_is_one_line_and_main_restores_signal_handlers(capsys):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    rc, out, err = run_cli(capsys, "query", "x.wav", "--top", "0")
+    assert rc == 2 and out == ""
+    assert err == "error: hum-search query: argument --top/-k: must be at least 1. Fix: see hum-search query --help\n"
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_unexpected_exception_is_one_line_with_its_type(capsys, monkeypatch, tmp_path):
+    import hum_search.commands.stats as stats_cmd
+
+    def broken(args):
+        raise KeyError("http://elastic:hunter22@es:9200")
+
+    monkeypatch.setattr(stats_cmd, "run", broken)
+    rc, out, err = run_cli(capsys, "stats", "--store", tmp_path)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "hunter22" not in err
+    assert err.startswith("error: unexpected KeyError (") and "Fix: run again with HUM_SEARCH_LOG_LEVEL=DEBUG" in err

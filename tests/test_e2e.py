@@ -18,7 +18,13 @@ import soundfile as sf
 
 from hum_search.config import Settings
 from hum_search.demo import catalogue as demo
-from hum_search.demo import synth
+from hum_search.demo import notation
+from hum_search.demo.arrange import arrange
+from hum_search.demo.audio_files import write_audio
+from hum_search.demo.hum import synth_hum
+from hum_search.demo.notation import Note
+from hum_search.demo.render import render
+from hum_search.demo.tunes import TUNES
 from hum_search.features.extract import current_spec
 from hum_search.indexing.run import index_paths
 from hum_search.search.searcher import Searcher
@@ -40,12 +46,12 @@ def _hum_plan(i: int) -> dict:
                 snr_db=float(rng.uniform(10, 25)), noise=str(rng.choice(["pink", "white", "babble"])), seed=i)
 
 
-def _random_tune(i: int) -> list[synth.Note]:
+def _random_tune(i: int) -> list[Note]:
     rng = np.random.default_rng(500 + i)
     pitches = 64 + np.clip(np.cumsum(rng.integers(-3, 4, 40)), -8, 10)
     durs = rng.choice([0.25, 0.5, 0.5, 0.75, 1.0], 40) * 0.6
     starts = np.concatenate([[0], np.cumsum(durs)[:-1]])
-    return [synth.Note(float(p), float(s), float(d) * 0.95) for p, s, d in zip(pitches, starts, durs)]
+    return [Note(float(p), float(s), float(d) * 0.95) for p, s, d in zip(pitches, starts, durs)]
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +59,16 @@ def catalogue(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     music = root / "music"
     songs = []  # (path, melody notes, arrangement)
-    for i, tune in enumerate(demo.TUNES[: N_QUERIED + 6]):  # 6 more demo tunes as unqueried songs
+    for i, tune in enumerate(TUNES[: N_QUERIED + 6]):  # 6 more demo tunes as unqueried songs
         arr = demo.arrangement_for(tune, seed=i)
         path = music / tune.genre / f"{tune.slug}.{('wav', 'flac', 'mp3')[i % 3]}"
         songs.append((path, tune.notes(), arr))
     for i in range(N_DISTRACTORS):
-        arr = synth.arrange(_random_tune(i), key_root=i % 12, passes=2, seed=i, style="pop")
+        arr = arrange(_random_tune(i), key_root=i % 12, passes=2, seed=i, style="pop")
         songs.append((music / "Distractors" / f"random-{i}.wav", None, arr))
     for path, _, arr in songs:
         path.parent.mkdir(parents=True, exist_ok=True)
-        synth.write_audio(path, synth.render(arr, sr=SONG_SR, engine="additive", seed=1), SONG_SR)
+        write_audio(path, render(arr, sr=SONG_SR, engine="additive", seed=1), SONG_SR)
     store_dir = root / "store"
     settings = Settings.from_env()
     store = open_store(str(store_dir), current_spec(), create=True, settings=settings)
@@ -77,10 +83,10 @@ def _queries(songs):
     """(hum bytes, expected path, song times where the hummed excerpt starts)."""
     out = []
     for i, (path, notes, arr) in enumerate(songs[:N_QUERIED]):
-        spec = demo.hum_spec(demo.TUNES[i], i)
-        excerpt = synth.excerpt(notes, spec.start_note, spec.n_notes)
+        spec = demo.hum_spec(TUNES[i], i)
+        excerpt = notation.excerpt(notes, spec.start_note, spec.n_notes)
         plan = _hum_plan(i)
-        y = synth.synth_hum(excerpt, **plan)
+        y = synth_hum(excerpt, **plan)
         buf = io.BytesIO()
         sf.write(buf, y, 16000, format="WAV")
         starts = [arr.song_time(notes[k], p) for k in _repeats(notes, spec.start_note, spec.n_notes)

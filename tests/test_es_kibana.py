@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
 from hum_search.config import Settings
+from hum_search.errors import BackendUnavailableError, HumSearchError, StoreError
 from hum_search.store.elastic import kibana
 from hum_search.store.elastic.mapping import MAPPINGS_DIR, field
 
@@ -104,12 +106,44 @@ def test_parse_import_responses():
 
 
 def test_unreachable_kibana_is_one_line():
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    from hum_search.errors import BackendUnavailableError
-
     with pytest.raises(BackendUnavailableError, match=r"cannot reach Kibana at http://127.0.0.1:\d+ .*Fix:"):
         kibana.import_saved_objects(f"http://127.0.0.1:{port}", Settings(), timeout=5)
+
+
+def test_every_object_carries_kibana_9_migration_versions():
+    # without them Kibana takes an object for a 7.0 one and runs every migration since over it
+    for o in objects():
+        assert o["coreMigrationVersion"] == "8.8.0", o["id"]
+        assert o["typeMigrationVersion"] == kibana.MIGRATION_VERSIONS[o["type"]], o["id"]
+    # model version N of a type is written 10.N.0; the types without model versions stay below 10
+    assert kibana.MIGRATION_VERSIONS == {"index-pattern": "8.0.0", "visualization": "8.5.0",
+                                         "search": "10.1.0", "dashboard": "10.1.0"}
+
+
+def test_an_object_without_migration_versions_is_refused(tmp_path):
+    line = json.loads((kibana.KIBANA_DIR / "hum-search.ndjson").read_text().splitlines()[0])
+    del line["typeMigrationVersion"]
+    (tmp_path / "x.ndjson").write_text(json.dumps(line) + "\n")
+    with pytest.raises(HumSearchError, match=r"x.ndjson:1: the index-pattern hum-search-songs has the migration "
+                                             r"versions \('8.8.0', None\)"):
+        kibana.load_saved_objects("hum-songs", tmp_path)
+
+
+@pytest.mark.parametrize("url", ["http://elastic:pa#ss@127.0.0.1:5601", "http://127.0.0.1:99999", "http://[::1"])
+def test_a_bad_kibana_url_is_one_line_without_the_password(url):
+    with pytest.raises(StoreError, match=r"^the Kibana URL .*Fix: ") as e:
+        kibana.import_saved_objects(url, Settings(), timeout=5)
+    assert "pa#ss" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_credentials_in_the_kibana_url_become_the_authorization_header():
+    # urllib would take "user:password@host" for the host name
+    req = kibana.import_request("http://elastic:pa%23ss@localhost:5601/", objects(), Settings())
+    assert req.full_url == "http://localhost:5601/api/saved_objects/_import?overwrite=true"
+    assert dict(req.header_items())["Authorization"] == "Basic ZWxhc3RpYzpwYSNzcw=="  # elastic:pa#ss
+    # the settings' credentials win over the URL's
+    req = kibana.import_request("http://a:b@localhost:5601", objects(), Settings(es_api_key="abc"))
+    assert dict(req.header_items())["Authorization"] == "ApiKey abc"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hum_search.errors import StoreError, StoreFormatError
+from hum_search.features.extract import current_spec
 from hum_search.store.base import cosine_score
 from hum_search.store.elastic import codec as es_codec
 from hum_search.store.elastic import mapping as es_mapping
@@ -24,20 +25,8 @@ MAPPING = SONGS["mappings"]
 PANNS_CNN14_EMBEDDING_DIM = 2048
 
 
-def code_spec():
-    """The IndexSpec of the feature code, once hum_search.features.extract exists (it is being written
-    in another issue). Imported lazily so that this file runs before it does."""
-    try:
-        from hum_search.features.extract import current_spec  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return current_spec()
-
-
 def test_mapping_dims_equal_the_code_spec():
-    spec = code_spec()
-    if spec is None:
-        pytest.skip("hum_search.features.extract.current_spec() does not exist yet: melody dims cannot be compared")
+    spec = current_spec()
     assert field(MAPPING, "melody_segments.vector")["dims"] == spec.melody_dim
     assert field(MAPPING, "sound_embedding")["dims"] == spec.sound_dim
 
@@ -115,7 +104,7 @@ def _paths(doc, prefix=""):
 
 def test_every_document_field_is_mapped():
     # dynamic: strict rejects a document with an unmapped field; catch that here, not in production
-    doc = es_codec.to_doc(make_record(3), SPEC.melody_dim, SPEC.sound_dim)
+    doc = es_codec.to_doc(make_record(3), SPEC)
     for name in set(_paths(doc)):
         assert field(MAPPING, name) is not None, f"{name} is written but not mapped"
 
@@ -124,7 +113,7 @@ def test_documents_carry_unit_vectors_for_cosine():
     rec = make_record(4)
     rec.melody.vectors = rec.melody.vectors * 3.0  # not unit length
     rec.sound = rec.sound * 0.1
-    doc = es_codec.to_doc(rec, SPEC.melody_dim, SPEC.sound_dim)
+    doc = es_codec.to_doc(rec, SPEC)
     seg = np.array([s["vector"] for s in doc["melody_segments"]])
     np.testing.assert_allclose(np.linalg.norm(seg, axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(doc["sound_embedding"]), 1.0, atol=1e-6)

@@ -5,13 +5,16 @@ point-in-time pages). Offline: no client, no server."""
 from __future__ import annotations
 
 import base64
+import json
 
 import numpy as np
 import pytest
 
+from hum_search.store.base import validate_record
 from hum_search.store.elastic import codec as es_codec
 from hum_search.store.elastic import query as es_query
-from hum_search.types import FileState, SegmentHit, SongHit, StoreFailure
+from hum_search.store.elastic.bulk import song_failures
+from hum_search.types import SegmentHit, SongHit, StoreFailure
 
 from .store_contract import DIM, SOUND_DIM, SPEC, fake_vectors, make_record
 
@@ -81,14 +84,23 @@ def test_msearch_lines_pair_a_header_with_each_body():
 # --- other requests --------------------------------------------------------------------------------------
 def test_get_body_keeps_vectors_out_of_source():
     body = es_query.get_body(["a", "b"], melody=True)
+    assert set(body) == {"query", "size", "_source", "fields", "track_total_hits"}
     assert body["query"] == {"ids": {"values": ["a", "b"]}}
-    assert body["size"] == 2
+    assert body["size"] == 2 and body["track_total_hits"] is False
     inc = body["_source"]["includes"]
     assert "melody.vectors_f16" in inc and "melody.contour_f16" in inc and "path" in inc
     assert not any(f.startswith("melody_segments") or f == "sound_embedding" for f in inc)
     assert body["fields"] == ["sound_embedding"]
     lean = es_query.get_body(["a"], melody=False)["_source"]["includes"]
     assert not any(f.startswith("melody") for f in lean)
+
+
+def test_get_body_leaves_the_sound_vector_out_unless_asked():
+    # the re-rank reads contours and segment vectors only: no 2,048 floats per candidate song
+    body = es_query.get_body(["a", "b"], melody=True, sound=False)
+    assert "fields" not in body
+    assert "sound_embedding" not in json.dumps(body)
+    assert body["_source"] == es_query.get_body(["a", "b"], melody=True)["_source"]
 
 
 def test_id_or_path_query():
@@ -103,13 +115,20 @@ def test_other_songs_at_path_query():
         "bool": {"filter": [{"term": {"path": "/m/a.mp3"}}], "must_not": [{"ids": {"values": ["s1"]}}]}}
 
 
-def test_file_states_page():
-    first = es_query.file_states_page("PIT1", 1000, None)
-    assert first["pit"] == {"id": "PIT1", "keep_alive": "2m"}
-    assert first["sort"] == [{"_shard_doc": "asc"}]
-    assert "search_after" not in first and "index" not in first
-    assert first["_source"] == {"includes": ["path", "song_id", "file_size", "file_mtime"]}
-    assert es_query.file_states_page("PIT1", 1000, [46, 7])["search_after"] == [46, 7]
+def test_point_in_time_page():
+    first = es_query.pit_page("PIT1", 1000, None, es_query.FILE_STATE_FIELDS)
+    assert first == {"size": 1000, "_source": {"includes": ["path", "song_id", "file_size", "file_mtime"]},
+                     "pit": {"id": "PIT1", "keep_alive": "2m"}, "sort": [{"_shard_doc": "asc"}],
+                     "track_total_hits": False}
+    assert "search_after" not in first and "index" not in first  # a PIT search names no index
+    assert es_query.pit_page("PIT1", 1000, [46, 7], ["path"])["search_after"] == [46, 7]
+
+
+def test_reindex_request_starts_a_task():
+    # _reindex API: source.index, dest.index; wait_for_completion=false answers with a task id
+    assert es_query.reindex_request("hum-songs-000001", "hum-songs-000002") == {
+        "source": {"index": "hum-songs-000001"}, "dest": {"index": "hum-songs-000002"}, "slices": "auto",
+        "refresh": True, "wait_for_completion": False}
 
 
 def test_stats_body():
@@ -202,18 +221,6 @@ def test_parse_terms_and_metric_aggregations():
     assert es_query.parse_stats(empty)["songs"] == 0
 
 
-def test_parse_point_in_time_page():
-    resp = {"pit_id": "PIT2", "hits": {"hits": [
-        {"_id": "s1", "_source": {"path": "/m/a.mp3", "song_id": "s1", "file_size": 10, "file_mtime": 1.5},
-         "sort": [0, 1]},
-        {"_id": "s2", "_source": {"path": "/m/b.mp3", "song_id": "s2", "file_size": 20, "file_mtime": 2.5},
-         "sort": [0, 2]}]}}
-    states, after = es_query.parse_file_states(resp)
-    assert states == {"/m/a.mp3": FileState("s1", 10, 1.5), "/m/b.mp3": FileState("s2", 20, 2.5)}
-    assert after == [0, 2]
-    assert es_query.parse_file_states({"hits": {"hits": []}}) == ({}, None)
-
-
 def test_bulk_failures_become_store_failures():
     recs = {"song0001": make_record(1), "song0002": make_record(2)}
     failed = [
@@ -221,7 +228,7 @@ def test_bulk_failures_become_store_failures():
          "reason": "document_parsing_exception: [1:2] failed to parse"},
         {"op": "delete", "index": "hum-songs-failures", "id": "abc", "status": 404, "reason": "not_found"},
     ]
-    assert es_query.song_failures(failed, recs) == [
+    assert song_failures(failed, recs) == [
         StoreFailure("song0002", recs["song0002"].meta.path,
                      "Elasticsearch rejected it: document_parsing_exception: [1:2] failed to parse")]
 
@@ -229,7 +236,7 @@ def test_bulk_failures_become_store_failures():
 # --- documents ------------------------------------------------------------------------------------------
 def test_document_roundtrip_through_source_and_fields():
     rec = make_record(5)
-    doc = es_codec.to_doc(rec, DIM, SOUND_DIM)
+    doc = es_codec.to_doc(rec, SPEC)
     src = {k: doc[k] for k in es_query.get_body(["x"], melody=True)["_source"]["includes"] if "." not in k}
     src["melody"] = doc["melody"]
     hit = {"_id": rec.song_id, "_source": src, "fields": {"sound_embedding": doc["sound_embedding"]}}
@@ -244,18 +251,32 @@ def test_document_roundtrip_through_source_and_fields():
     assert lean.melody is None and lean.sound is None
 
 
-@pytest.mark.parametrize("breakage", ["dims", "times", "nan", "zero", "sound"])
+BREAKAGES = {
+    "dims": ("melody vectors have shape", lambda r: setattr(r.melody, "vectors", np.ones((6, DIM + 1), np.float32))),
+    "times": ("differ in length", lambda r: setattr(r.melody, "seg_end_s", r.melody.seg_end_s[:-1])),
+    "nan": ("NaN", lambda r: r.melody.vectors.__setitem__((0, 0), np.nan)),
+    "inf": ("infinity", lambda r: r.melody.vectors.__setitem__((1, 3), np.inf)),
+    "zero": ("all zeros", lambda r: r.melody.vectors.__setitem__(2, 0.0)),
+    "sound dims": ("sound embedding has shape", lambda r: setattr(r, "sound", np.ones(SOUND_DIM + 3, np.float32))),
+    "sound nan": ("NaN", lambda r: r.sound.__setitem__(4, np.nan)),
+    "sound zero": ("all zeros", lambda r: setattr(r, "sound", np.zeros(SOUND_DIM, np.float32))),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
 def test_invalid_records_are_refused_before_sending(breakage):
+    words, breaks = BREAKAGES[breakage]
     rec = make_record(1)
-    if breakage == "dims":
-        rec.melody.vectors = np.ones((6, DIM + 1), np.float32)
-    elif breakage == "times":
-        rec.melody.seg_end_s = rec.melody.seg_end_s[:-1]
-    elif breakage == "nan":
-        rec.melody.vectors[0, 0] = np.nan
-    elif breakage == "zero":
-        rec.melody.vectors[2] = 0.0
-    else:
-        rec.sound = np.ones(SOUND_DIM + 3, np.float32)
-    with pytest.raises(ValueError):
-        es_codec.to_doc(rec, SPEC.melody_dim, SPEC.sound_dim)
+    breaks(rec)
+    with pytest.raises(ValueError, match=words):
+        validate_record(rec, SPEC)
+    with pytest.raises(ValueError, match=words):  # the codec runs the same check
+        es_codec.to_doc(rec, SPEC)
+
+
+def test_a_valid_record_passes_and_melody_or_sound_may_be_absent():
+    validate_record(make_record(1), SPEC)
+    validate_record(make_record(2, sound=False), SPEC)
+    rec = make_record(3)
+    rec.melody = None
+    validate_record(rec, SPEC)

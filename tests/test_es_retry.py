@@ -17,7 +17,10 @@ from elastic_transport._node import NodeApiResponse
 from hum_search.config import Settings
 from hum_search.errors import BackendUnavailableError, StoreError
 from hum_search.store.elastic import client as es_client
-from hum_search.store.elastic.client import ClientOptions, bulk_write, call, make_client
+from hum_search.store.elastic import translate as es_translate
+from hum_search.store.elastic.bulk import bulk_write
+from hum_search.store.elastic.client import ClientOptions, call, make_client
+from hum_search.store.elastic.urls import safe_url
 
 URL = "http://es.invalid:9200"
 
@@ -161,11 +164,15 @@ def test_bulk_gives_up_after_max_retries_with_one_line(sleeps):
     assert sleeps == [1.0, 2.0] and "\n" not in str(e.value)
 
 
-def test_bulk_sends_chunks():
+def test_bulk_requests_are_sized_by_bytes():
+    # each action is ~1 KB of JSON; a 2.5 KB cap puts two in a request (the action count does not bind)
     items = lambda ids: {"took": 1, "errors": False, "items": [_bulk_item("index", i, 201) for i in ids]}  # noqa: E731
     client, node = client_for([(200, items("ab")), (200, items("cd")), (200, items("e"))])
-    result = bulk_write(client, _actions(list("abcde")), URL, ClientOptions(bulk_chunk_size=2))
+    actions = ({"_op_type": "index", "_index": "hum-songs", "_id": i, "_source": {"pad": "x" * 1000}} for i in "abcde")
+    result = bulk_write(client, actions, URL, ClientOptions(bulk_max_chunk_bytes=2500))
     assert result.ok == 5 and len(node.calls) == 3
+    assert all(len(c["body"]) <= 2500 for c in node.calls)
+    assert ClientOptions().bulk_max_chunk_actions >= 1000  # bytes, not actions, bound a batch of songs
 
 
 def _closed_port() -> int:
@@ -190,9 +197,9 @@ def test_connection_refused_is_one_clear_line(caplog):
 
 
 def test_tls_and_timeout_errors_have_their_own_fix():
-    tls = es_client.translate_error(elastic_transport.TlsError("certificate verify failed"), URL, "search")
+    tls = es_translate.translate_error(elastic_transport.TlsError("certificate verify failed"), URL, "search")
     assert "HUM_SEARCH_ES_CA_CERTS" in str(tls) and isinstance(tls, BackendUnavailableError)
-    slow = es_client.translate_error(elastic_transport.ConnectionTimeout("timed out"), URL, "search")
+    slow = es_translate.translate_error(elastic_transport.ConnectionTimeout("timed out"), URL, "search")
     assert "did not answer in time" in str(slow)
 
 
@@ -210,4 +217,6 @@ def test_credentials_from_settings():
     assert c._headers["authorization"] == "ApiKey S2V5"
     c = make_client(URL, Settings(es_user="elastic", es_password="pw"), node_class=scripted_node([]))
     assert c._headers["authorization"].startswith("Basic ")
-    assert es_client.safe_url("https://u:p@host:9243/") == "https://host:9243"
+    assert safe_url("https://u:p@host:9243/") == "https://host:9243"
+    assert safe_url("http://elastic:pa#ss@127.0.0.1:9") == "http://127.0.0.1:9"  # even when unparsable
+    assert safe_url("http://[::1") == "http://[::1"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from hum_search.features.extract import current_spec
 from hum_search.store.elastic import sizing as es_sizing
 from hum_search.store.elastic.sizing import Collection, memory_bytes, vector_bytes
 
@@ -20,13 +23,30 @@ def test_elastic_formulas():
 
 def test_documented_totals():
     """The figures in docs/elasticsearch.md: 80-d melody vectors, a 5 s segment every 0.4 s of a
-    4-minute song (588.5 per song), float hnsw; 2048-d sound vectors, int8_hnsw."""
-    assert es_sizing.SEGMENTS_PER_SONG == pytest.approx(588.5)
-    m = memory_bytes(Collection(10_000))
+    4-minute song (588.5 per song), float hnsw; 2048-d sound vectors, int8_hnsw. The vector counts
+    come from the spec, which the test takes from the feature code (the store layer may not)."""
+    spec = current_spec()
+    assert (spec.melody_dim, spec.sound_dim) == (80, 2048)
+    assert es_sizing.segments_per_song(spec) == pytest.approx(588.5)
+    m = memory_bytes(Collection.from_spec(spec, 10_000))
     assert m["melody"] == pytest.approx(10_000 * 588.5 * (4 * 80 + 64))
     assert m["sound"] == pytest.approx(10_000 * 2116)
-    assert memory_bytes(Collection(1_000_000))["total"] == pytest.approx(228.1e9, rel=0.01)
-    assert memory_bytes(Collection(1_000_000), "int8_hnsw", "bbq_hnsw")["total"] == pytest.approx(87.4e9, rel=0.01)
+    assert memory_bytes(Collection.from_spec(spec, 1_000_000))["total"] == pytest.approx(228.1e9, rel=0.01)
+    assert memory_bytes(Collection.from_spec(spec, 1_000_000), "int8_hnsw", "bbq_hnsw")["total"] == pytest.approx(
+        87.4e9, rel=0.01)
+
+
+def test_segments_follow_the_spec():
+    spec = dataclasses.replace(current_spec(), melody_params={"segment_s": 5.0, "segment_hop_s": 0.8})
+    assert es_sizing.segments_per_song(spec, 240.0) == pytest.approx(294.75)
+    assert es_sizing.segments_per_song(spec, 3.0) == 0.0  # shorter than one segment
+
+
+def test_tables_print_the_documented_rows():
+    lines: list[str] = []
+    es_sizing.tables(current_spec(), lines.append)
+    assert "   1,000,000 songs: melody 226.0 GB, sound 2.1 GB, total 228.1 GB" in lines
+    assert not any("dims=" in line for line in lines)  # the recall measurement only with recall_tables
 
 
 def test_quantization_measurement_supports_the_choice():

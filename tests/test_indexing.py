@@ -7,12 +7,14 @@ worker crash, SIGKILL) use the real process pool.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,9 +26,13 @@ from hum_search import cli
 from hum_search.commands.index import sound_off_line
 from hum_search.config import Settings
 from hum_search.engine import load_sound
+from hum_search.errors import HumSearchError, StoreError
 from hum_search.features.audio import load_audio
 from hum_search.features.extract import current_spec
 from hum_search.indexing import run as indexing
+from hum_search.indexing import workers
+from hum_search.indexing.files import file_sha256
+from hum_search.indexing.report import FailureFile
 from hum_search.indexing.run import IndexReport, find_audio_files, index_paths
 from hum_search.store.embedded import EmbeddedStore
 
@@ -89,10 +95,10 @@ def test_find_audio_files_walks_recursively_skips_hidden_and_survives_link_loops
 
 
 def test_find_audio_files_rejects_missing_root(tmp_path):
-    with pytest.raises(indexing.HumSearchError, match="does not exist"):
+    with pytest.raises(HumSearchError, match="does not exist"):
         find_audio_files([tmp_path / "nope"])
     (tmp_path / "x.txt").write_text("x")
-    with pytest.raises(indexing.HumSearchError, match="neither a folder nor an audio file"):
+    with pytest.raises(HumSearchError, match="neither a folder nor an audio file"):
         find_audio_files([tmp_path / "x.txt"])
 
 
@@ -125,7 +131,7 @@ def test_metadata_from_tags_else_folder_else_null(tmp_path, store, settings):
     assert loose.genre is None and loose.title is None
     assert all(os.path.isabs(p) for p in by_path)
     m = by_path[str(root / "loose.wav")]
-    assert m.content_hash == indexing.file_sha256(str(root / "loose.wav")) and m.song_id == m.content_hash[:16]
+    assert m.content_hash == file_sha256(str(root / "loose.wav")) and m.song_id == m.content_hash[:16]
 
 
 # --- idempotence, moves, duplicates ------------------------------------------------------------------
@@ -206,6 +212,103 @@ def test_prune_removes_songs_whose_files_are_gone(tmp_path, store, settings):
     assert r.pruned == [] and store.count() == 3  # not deleted without --prune
     r = run_index(store, [root], settings, prune=True)
     assert r.pruned == [str(songs[2])] and store.count() == 2
+
+
+def test_prune_also_forgets_the_failures_of_deleted_files(tmp_path, store, settings):
+    root = tmp_path / "music"
+    make_library(root, 2)
+    bad, kept_bad = root / "Rock" / "bad.wav", root / "Rock" / "still-bad.wav"
+    bad.write_bytes(b"")
+    kept_bad.write_text("not audio either")
+    run_index(store, [root], settings)
+    assert [p for p, _, _ in store.failures()] == sorted([str(bad), str(kept_bad)])
+    bad.unlink()
+    r = run_index(store, [root], settings, prune=True)
+    assert r.pruned == [] and r.pruned_failures == [str(bad)]
+    assert [p for p, _, _ in store.failures()] == [str(kept_bad)] and store.stats().failures == 1
+
+
+def test_unreadable_folder_is_one_report_line_not_a_file(tmp_path, store, settings, monkeypatch):
+    root = tmp_path / "music"
+    make_library(root, 2)
+    write_song(root / "Locked" / "x.wav", 9, n_notes=4)
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("Locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    events = []
+    r = run_index(store, [root], settings, progress=events.append, failures_file=tmp_path / "f.tsv")
+    assert (r.files, r.to_check, r.indexed, r.failed) == (2, 2, 2, [])
+    assert [f for f, _ in r.unreadable] == [str(root / "Locked")] and r.exit_code == 1
+    assert events[0].total == 2 and events[-1].done == 2
+    assert store.failures() == []  # a folder is not a failed file
+    assert str(root / "Locked") in (tmp_path / "f.tsv").read_text()  # but the report file lists it
+
+
+def test_folder_without_audio_is_reported(tmp_path, store, settings):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    make_library(tmp_path / "music", 1)
+    r = run_index(store, [tmp_path / "empty", tmp_path / "music"], settings)
+    assert r.without_audio == [str(tmp_path / "empty")] and r.indexed == 1 and r.exit_code == 1
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
+                                   sqlite3.OperationalError("database or disk is full")])
+def test_full_disk_ends_the_run_with_one_line_and_keeps_what_was_written(tmp_path, store, settings, monkeypatch,
+                                                                        error):
+    root = tmp_path / "music"
+    make_library(root, 3)
+    real_add, calls = store.add, []
+
+    def add(records):
+        calls.append(records)
+        if len(calls) > 1:
+            raise error
+        return real_add(records)
+
+    monkeypatch.setattr(store, "add", add)
+    with pytest.raises(StoreError) as e:
+        run_index(store, [root], settings, batch_size=1)
+    assert str(e.value).startswith("the disk is full: cannot write to the index at ")
+    assert "Fix: free some disk space" in str(e.value) and "\n" not in str(e.value)
+    assert store.count() == 1
+
+
+def test_full_disk_writing_the_failure_report_ends_the_run(tmp_path, store, settings, monkeypatch):
+    root = tmp_path / "music"
+    make_library(root, 2)
+    (root / "Rock" / "zz-bad.wav").write_bytes(b"")
+    failures_file = tmp_path / "f.tsv"
+
+    def full(self, line):
+        raise OSError(errno.ENOSPC, "No space left on device", str(failures_file))
+
+    monkeypatch.setattr(FailureFile, "_write", full)
+    with pytest.raises(HumSearchError, match=r"^the disk is full: cannot write the failure report .*--failures-file"):
+        run_index(store, [root], settings, batch_size=1, failures_file=failures_file)
+    assert store.count() == 2 and [p for p, _, _ in store.failures()] == [str(root / "Rock" / "zz-bad.wav")]
+
+
+def test_native_stderr_of_a_worker_becomes_one_warning():
+    """What libmpg123 prints on file descriptor 2 in a worker is captured per file."""
+    monkey = tempfile.TemporaryFile()
+    old = workers._NativeStderr.file
+    workers._NativeStderr.file = monkey
+    try:
+        with workers._NativeStderr() as native:
+            os.write(2, b"Note: Illegal Audio-MPEG-Header 0x1234 at offset 99.\nNote: Trying to resync...\n")
+        with workers._NativeStderr() as quiet:
+            pass
+    finally:
+        workers._NativeStderr.file = old
+        monkey.close()
+    w = native.warning()
+    assert w is not None and "\n" not in w and "Illegal Audio-MPEG-Header 0x1234" in w and "1 more" in w
+    assert "Fix:" in w and quiet.warning() is None
 
 
 # --- bad files and failures ---------------------------------------------------------------------------

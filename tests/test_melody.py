@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hum_search.demo import synth
+from hum_search.demo.arrange import arrange
+from hum_search.demo.hum import synth_hum
+from hum_search.demo.notation import Note, melody_to_notes
+from hum_search.demo.render import render
 from hum_search.features import extract as analysis
 from hum_search.features import melody, pitch
 from hum_search.search import align
@@ -101,9 +104,9 @@ def test_noise_and_silence_are_unvoiced():
 
 def test_melody_of_a_mix_follows_the_lead():
     """The song preset picks the lead line out of chords and bass (pitch class, 80 % of frames)."""
-    tune = synth.melody_to_notes("C5 D5 E5 F5 | G5:2 E5:2 | A5 G5 F5 E5 | D5:4", bpm=100)
-    arr = synth.arrange(tune, key_root=0, passes=1, intro_beats=0, drums=False)
-    y = synth.render(arr, sr=SR, engine="additive")
+    tune = melody_to_notes("C5 D5 E5 F5 | G5:2 E5:2 | A5 G5 F5 E5 | D5:4", bpm=100)
+    arr = arrange(tune, key_root=0, passes=1, intro_beats=0, drums=False)
+    y = render(arr, sr=SR, engine="additive")
     contour = melody.contour_from_f0(pitch.track(y, pitch.SONG))
     t = np.arange(len(contour)) / melody.CONTOUR_FPS
     hits = total = 0
@@ -193,9 +196,9 @@ def test_scores_are_probability_like():
 
 # --- search on a tiny store ------------------------------------------------------------------------------
 def _record(i: int, tune: list[float], genre: str) -> SongRecord:
-    notes = [synth.Note(p, 0.35 * k, 0.33) for k, p in enumerate(tune)]
-    arr = synth.arrange(notes, key_root=0, passes=2, intro_beats=4, drums=False, seed=i)
-    y = synth.render(arr, sr=SR, engine="additive")
+    notes = [Note(p, 0.35 * k, 0.33) for k, p in enumerate(tune)]
+    arr = arrange(notes, key_root=0, passes=2, intro_beats=4, drums=False, seed=i)
+    y = render(arr, sr=SR, engine="additive")
     mel = analysis.song_melody(y)
     meta = SongMeta(f"s{i}", f"/music/{genre}/s{i}.wav", f"Song {i}", None, None, genre, len(y) / SR,
                     f"{i:064x}", 1, 1.0, "2026-01-01T00:00:00Z")
@@ -220,7 +223,7 @@ def test_transposed_tempo_changed_hum_finds_its_song_and_place(tiny_store):
     store, songs = tiny_store
     searcher = Searcher(store)
     notes, arr = songs[3]
-    hum = synth.synth_hum(notes[8:26], transpose=5, tempo=1.2, snr_db=20, seed=7)
+    hum = synth_hum(notes[8:26], transpose=5, tempo=1.2, snr_db=20, seed=7)
     resp = searcher.search(hum_bytes(hum), top=3)
     assert resp.results[0].song.song_id == "s3"
     starts = [arr.song_time(notes[8], p) for p in range(len(arr.occurrences))]
@@ -231,15 +234,15 @@ def test_transposed_tempo_changed_hum_finds_its_song_and_place(tiny_store):
 def test_genre_filter_excludes_the_right_song(tiny_store):
     store, songs = tiny_store
     notes, _ = songs[3]  # a folk song
-    resp = Searcher(store).search(hum_bytes(synth.synth_hum(notes[4:22], seed=8)), genres=["rock"], top=5)
+    resp = Searcher(store).search(hum_bytes(synth_hum(notes[4:22], seed=8)), genres=["rock"], top=5)
     assert all(r.song.genre == "rock" for r in resp.results)
 
 
 def test_a_tune_that_is_not_there_is_not_confident(tiny_store):
     store, _ = tiny_store
     rng = np.random.default_rng(99)
-    stranger = [synth.Note(float(60 + p), 0.3 * k, 0.28) for k, p in enumerate(np.cumsum(rng.integers(-4, 5, 24)))]
-    resp = Searcher(store).search(hum_bytes(synth.synth_hum(stranger, seed=9)), top=3)
+    stranger = [Note(float(60 + p), 0.3 * k, 0.28) for k, p in enumerate(np.cumsum(rng.integers(-4, 5, 24)))]
+    resp = Searcher(store).search(hum_bytes(synth_hum(stranger, seed=9)), top=3)
     assert not resp.confident
 
 

@@ -111,6 +111,23 @@ def test_update_location_keeps_vectors(es_alias):
 
 
 
+def test_a_batch_is_searchable_when_it_ends(es_alias):
+    store = ElasticsearchStore(ES_URL, SPEC, create=True, settings=_settings(es_alias))
+    store.record_failures([(make_record(2).meta.path, "not audio")])
+    with store.batch():
+        store.add([make_record(i) for i in range(2)])
+        store.add([make_record(2)])
+    assert store.count() == 3 and store.failures() == []
+    assert store.melody_knn(make_record(2).melody.vectors[:1], k=1)[0][0].song_id == "song0002"
+
+
+def test_get_without_sound(es_alias):
+    store = ElasticsearchStore(ES_URL, SPEC, create=True, settings=_settings(es_alias))
+    store.add([make_record(1)])
+    lean = store.get(["song0001"], sound=False)["song0001"]
+    assert lean.sound is None and lean.melody is not None
+
+
 def test_reindex_swaps_the_alias(es_alias):
     store = ElasticsearchStore(ES_URL, SPEC, create=True, settings=_settings(es_alias))
     store.add([make_record(i, "rock" if i % 2 else "folk") for i in range(6)])
@@ -133,7 +150,7 @@ def test_other_spec_is_refused_with_one_line(es_alias):
 
 def test_large_batch_in_chunks(es_alias):
     store = ElasticsearchStore(ES_URL, SPEC, create=True, settings=_settings(es_alias))
-    recs = [make_record(i, n_seg=12) for i in range(130)]  # three bulk chunks of 50
+    recs = [make_record(i, n_seg=12) for i in range(130)]
     assert store.add(recs) == []
     assert store.count() == 130
     assert len(store.file_states()) == 130

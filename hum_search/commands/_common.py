@@ -11,18 +11,17 @@ import os
 import sys
 from typing import Any, TextIO
 
-from ..config import Settings
-from ..errors import one_line  # noqa: F401  (re-exported for the commands)
+from ..config import DEVICE_CHOICES, DEVICE_HELP, Settings, check_device  # noqa: F401  (DEVICE_CHOICES re-exported)
+from ..errors import ConfigError, one_line  # noqa: F401  (one_line re-exported for the commands)
 from ..search.results import mmss  # noqa: F401  (one format for match positions, as the app shows them)
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEFAULT_TOP = 10
 
 
 # --- arguments --------------------------------------------------------------------------------------
 def add_store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--store", metavar="PATH_OR_URL", default=None,
+        "--store", metavar="PATH_OR_URL", default=None, type=store_location,
         help="index location: a folder (embedded store) or an http(s):// Elasticsearch URL "
              "(default: $HUM_SEARCH_STORE, else $HUM_SEARCH_ES_URL, else ~/.local/share/hum-search/index)",
     )
@@ -30,7 +29,7 @@ def add_store_arg(p: argparse.ArgumentParser) -> None:
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--device", default=None, metavar="auto|cpu|cuda",
+        "--device", default=None, metavar="auto|cpu|cuda", type=device_name,
         help="where the PANNs sound model runs: auto (CUDA when available), cpu, cuda or cuda:N "
              "(default: $HUM_SEARCH_DEVICE, else auto)",
     )
@@ -49,6 +48,19 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
 def add_mode_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("hum", "sound"), default="hum",
                    help="hum: melody search (default); sound: songs that sound like the recording (PANNs)")
+
+
+def store_location(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a folder or an http(s):// Elasticsearch URL, not an empty string")
+    return text.strip()
+
+
+def device_name(text: str) -> str:
+    try:
+        return check_device("--device", text)
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"{one_line(text)[:40]!r} is not a device: use {DEVICE_HELP}") from None
 
 
 def positive_int(text: str) -> int:
@@ -78,7 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if getattr(args, "store", None):
         changes["store"] = args.store
     if getattr(args, "device", None):
-        changes["device"] = args.device.strip().lower()
+        changes["device"] = args.device
     if getattr(args, "workers", None) is not None:
         changes["workers"] = args.workers
     return dataclasses.replace(settings, **changes) if changes else settings

@@ -7,6 +7,10 @@ import argparse
 import time
 from pathlib import Path
 
+from ..demo.catalogue import ENGINES, HUMS_DIR, build_demo_catalogue, hum_paths
+from ..demo.render import fluidsynth_available
+from ..demo.tunes import TUNES
+
 DEFAULT_OUT = "demo-music"
 
 
@@ -23,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default: ./{DEFAULT_OUT})")
     p.add_argument(
         "--engine",
-        choices=("auto", "fluidsynth", "additive"),
+        choices=ENGINES,
         default="auto",
         help="renderer: fluidsynth with a General MIDI soundfont, the built-in additive synthesizer, or "
         "auto (fluidsynth when installed; default)",
@@ -36,16 +40,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import catalogue as demo
-    from ..demo import synth
-
     if args.list:
-        for t in demo.TUNES:
+        for t in TUNES:
             print(f"{t.slug:32s} {t.title} ({t.artist}) [{t.genre}]")
         return 0
     engine = args.engine
     if engine == "auto":
-        engine = "fluidsynth" if synth.fluidsynth_available() else "additive"
+        engine = "fluidsynth" if fluidsynth_available() else "additive"
         if engine == "additive":
             print("fluidsynth or its soundfont is not installed: using the built-in additive synthesizer")
     out = Path(args.out)
@@ -56,14 +57,14 @@ def run(args: argparse.Namespace) -> int:
         written.append(line)
         print(f"  wrote {line.split(maxsplit=1)[1]}", flush=True)
 
-    songs = demo.build_demo_catalogue(out, engine=engine, force=args.force, tunes=args.tunes, progress=progress)
+    songs = build_demo_catalogue(out, engine=engine, force=args.force, tunes=args.tunes, progress=progress)
     n_new = sum(1 for w in written if w.startswith("song"))
     print(
         f"{len(songs)} demo songs in {out}/ ({n_new} rendered with {engine}, {len(songs) - n_new} already there) "
         f"in {time.monotonic() - started:.0f} s"
     )
-    hums = demo.hum_paths(out)
+    hums = hum_paths(out)
     if hums:
         example = next((h for h in hums if h.stem == "twinkle-twinkle"), hums[0])
-        print(f"example hums in {out / demo.HUMS_DIR}/, e.g.: hum-search query {example}")
+        print(f"example hums in {out / HUMS_DIR}/, e.g.: hum-search query {example}")
     return 0

@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--music", required=True, metavar="DIR", help="the music folder (the catalogue)")
     p.add_argument("--queries", required=True, metavar="FILE.jsonl", help="labelled queries")
     add_store_arg(p)
-    p.add_argument("--ooc-fraction", type=float, default=0.0, metavar="F",
+    p.add_argument("--ooc-fraction", type=fraction, default=0.0, metavar="F",
                    help="leave this share of the queried songs out of the index, so their queries "
                         "measure out-of-catalogue behaviour (default 0; its own store by default)")
     p.add_argument("--workers", type=non_negative_int, default=None, help="indexing processes")
@@ -30,11 +30,18 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError("must be at least 0 and below 1")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    if not 0.0 <= args.ooc_fraction < 1.0:
-        print("error: --ooc-fraction must be at least 0 and below 1", file=sys.stderr)
-        return 2
     progress = _Progress() if sys.stderr.isatty() and not args.json else None
     report = run_eval(args.music, args.queries, store_location=args.store, ooc_fraction=args.ooc_fraction,
                       settings=settings, workers=args.workers, progress=progress)

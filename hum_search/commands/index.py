@@ -4,19 +4,33 @@ folders. The work is done by ``hum_search.indexing.run``; this module parses, pr
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from ..engine import open_engine
 from ..errors import HumSearchError
-from ..indexing import run as indexing
+from ..indexing.files import check_roots, no_audio_reason
+from ..indexing.report import (
+    DUPLICATE,
+    FAILED,
+    IndexInterrupted,
+    IndexReport,
+    ProgressEvent,
+    default_failures_file,
+)
+from ..indexing.run import DEFAULT_BATCH_SIZE
 from ._common import (
     add_device_arg,
     add_store_arg,
+    mmss,
     non_negative_int,
     positive_int,
     settings_from_args,
     stderr,
 )
+
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C, as shells report it
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: SIGTERM (the CLI's boundary turns it into Terminated)
 
 DESCRIPTION = """\
 Index the audio files (wav, mp3, flac, ogg, opus, m4a/aac, webm, aiff) under each DIR, recursively,
@@ -26,18 +40,22 @@ name of the file's folder is the genre (not for files directly in DIR).
 Only new and changed files are analysed: a file whose size and modification time are unchanged is
 skipped without being read. A song's id is the hash of its bytes, so a moved or renamed file is
 updated in place (not analysed again) and a second copy of a file is reported as a duplicate and
-skipped. Interrupted runs (Ctrl-C, a crash, SIGKILL) lose at most the last few songs: run the same
+skipped. Interrupted runs (Ctrl-C, SIGTERM, a crash, SIGKILL) lose at most the last few songs: run the same
 command again to finish.
 
 Files that cannot be used (corrupt, truncated, empty, not audio, unreadable, too long) are reported
 as "PATH: reason", appended to the failure report (--failures-file) and skipped; the others are
-indexed. Files deleted from disk stay in the index unless --prune is given; `hum-search remove`
-takes single songs out."""
+indexed; a folder that cannot be read is reported as one line. Files deleted from disk
+stay in the index unless --prune is given (which also forgets their recorded failures);
+`hum-search remove` takes single songs out."""
 
 EPILOG = """\
 exit status: 0 every file was indexed, unchanged, moved or a duplicate; 1 some files failed (the
-others were indexed; see the failure report); 2 nothing could be done (no such folder, store
-unusable, ...); 130 interrupted (what was analysed is kept).
+others were indexed; see the failure report), a folder could not be read, or a DIR holds no audio
+file ("no audio files found under DIR", with what to check); 2 nothing could be done (no such
+folder, store unusable, disk full, ...); 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (kill):
+in both cases what was analysed is kept and the summary is printed; run the same command again to
+finish.
 
 Environment: HUM_SEARCH_STORE, HUM_SEARCH_WORKERS, HUM_SEARCH_DEVICE, HUM_SEARCH_MAX_DURATION_S,
 HUM_SEARCH_PANNS_CHECKPOINT (see README.md)."""
@@ -70,8 +88,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "index-failures.tsv in the store folder, or ./hum-search-failures.tsv for Elasticsearch)")
     p.add_argument("--force", action="store_true", help="analyse every file again, even unchanged ones")
     p.add_argument("--prune", action="store_true",
-                   help="also remove from the index the songs whose files under DIR no longer exist "
-                        "(a DIR in which no audio file is found is left alone)")
+                   help="also remove from the index the songs (and the recorded failures) whose files under DIR "
+                        "no longer exist (a DIR in which no audio file is found is left alone)")
     p.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                    help="songs per store write (default: 8; a write also happens every 2 s)")
     g2 = p.add_mutually_exclusive_group()
@@ -82,27 +100,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    indexing.check_roots(args.dirs)  # before creating a store for a mistyped folder
+    check_roots(args.dirs)  # before creating a store for a mistyped folder
     with open_engine(settings, create=True, sound="off" if args.no_sound else "auto") as engine:
         store, embedder = engine.store, engine.sound.embedder
         if args.no_sound:
             stderr("sound channel off (--no-sound): melody only")
         elif engine.sound.off is not None:
             stderr(sound_off_line(engine.sound.off))
-        failures_file = args.failures_file or str(indexing.default_failures_file(settings.store))
+        failures_file = args.failures_file or str(default_failures_file(settings.store))
         printer = _Printer(show_bar=sys.stderr.isatty() if args.progress is None else args.progress)
         print(f"indexing {', '.join(args.dirs)} into {store.location} ({store.kind} store"
               f"{', sound embeddings on ' + embedder.device if embedder is not None else ''})", flush=True)
         try:
             report = engine.index(
                 args.dirs, progress=printer, stop_on_error=args.stop_on_error, force=args.force, prune=args.prune,
-                failures_file=failures_file,
-                batch_size=args.batch_size or indexing.DEFAULT_BATCH_SIZE)
-        except indexing.IndexInterrupted as e:
+                failures_file=failures_file, batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
+        except IndexInterrupted as e:
             printer.close()
             print_summary(e.report)
-            stderr("interrupted: the songs analysed so far are in the index; run the same command again to finish")
-            return 130
+            how = "stopped by SIGTERM" if e.terminated else "interrupted"
+            stderr(f"{how}: the songs analysed so far are in the index; run the same command again to finish")
+            return EXIT_TERMINATED if e.terminated else EXIT_INTERRUPTED
         finally:
             printer.close()
         print_summary(report)
@@ -118,25 +136,16 @@ def sound_off_line(reason: HumSearchError) -> str:
 
 
 class _Printer:
-    """Progress callback: a tqdm bar on stderr (with ETA) and one stdout line per failed file,
-    duplicate and warning."""
+    """Progress callback: a tqdm bar on stderr (with ETA) and one stdout line per unreadable folder,
+    failed file, duplicate and warning."""
 
     def __init__(self, show_bar: bool):
         self.show_bar = show_bar
         self.bar = None
 
-    def __call__(self, ev) -> None:
-        from ..indexing.run import DUPLICATE, FAILED
-
+    def __call__(self, ev: ProgressEvent) -> None:
         if ev.outcome is None:
-            r = ev.report
-            print(f"{r.files} audio files: {r.unchanged} unchanged, {ev.total} to check"
-                  + (f" with {r.workers} worker processes" if r.workers else ""), flush=True)
-            if self.show_bar and ev.total:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=ev.total, unit="file", file=sys.stderr, dynamic_ncols=True,
-                                smoothing=0.1, desc="indexing")
+            self._start(ev)
             return
         o = ev.outcome
         lines = []
@@ -146,12 +155,27 @@ class _Printer:
             lines.append(f"{o.path}: {o.detail} (skipped)")
         lines += [f"{o.path}: warning: {w}" for w in o.warnings]
         for line in lines:
-            if self.bar is not None:
-                self.bar.write(line, file=sys.stdout)
-            else:
-                print(line, flush=True)
+            self._print(line)
         if self.bar is not None:
             self.bar.update(1)
+
+    def _start(self, ev: ProgressEvent) -> None:
+        r = ev.report
+        print(f"{r.files} audio files: {r.unchanged} unchanged, {ev.total} to check"
+              + (f" with {r.workers} worker processes" if r.workers else ""), flush=True)
+        for folder, reason in r.unreadable:
+            print(failure_line(folder, reason), flush=True)
+        if self.show_bar and ev.total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=ev.total, unit="file", file=sys.stderr, dynamic_ncols=True,
+                            smoothing=0.1, desc="indexing")
+
+    def _print(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -166,13 +190,15 @@ def failure_line(path: str, reason: str) -> str:
     return f"{path}: {reason}"
 
 
-def print_summary(r) -> None:
-    from ._common import mmss
-
+def print_summary(r: IndexReport) -> None:
     parts = [f"indexed {r.indexed}", f"unchanged {r.unchanged}", f"moved {len(r.moved)}",
              f"duplicates {len(r.duplicates)}", f"failed {len(r.failed)}"]
+    if r.unreadable:
+        parts.append(f"unreadable folders {len(r.unreadable)}")
     if r.pruned:
         parts.append(f"pruned {len(r.pruned)}")
+    if r.pruned_failures:
+        parts.append(f"failure records of deleted files cleared {len(r.pruned_failures)}")
     if r.not_processed:
         parts.append(f"not processed {r.not_processed}")
     print(f"{', '.join(parts)} (of {r.files} files) in {mmss(r.seconds)} ({r.seconds:.1f} s): "
@@ -180,5 +206,7 @@ def print_summary(r) -> None:
     if r.sound and r.indexed:
         print(f"sound embeddings: {r.sound_seconds:.1f} s of PANNs in this process, "
               f"melody analysis: {r.analysis_seconds:.1f} s in the workers", flush=True)
-    if r.failed and r.failures_file:
+    if (r.failed or r.unreadable) and r.failures_file:
         print(f"failed files are listed in {r.failures_file}", flush=True)
+    for root in r.without_audio:
+        stderr(no_audio_reason(root))

@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+
+import numpy as np
 
 from ..engine import Engine, open_engine
-from ..errors import ModelUnavailableError
+from ..errors import (
+    REPORT_FIX,
+    EmptyIndexError,
+    HumSearchError,
+    ModelError,
+    ModelUnavailableError,
+    NoMelodyError,
+    StoreError,
+    UsageError,
+    redact,
+)
 from ._common import (
     add_device_arg,
     add_mode_arg,
@@ -30,8 +43,13 @@ EPILOG = """\
    "timing_ms": {"decode", "features", "search", "rerank", "total"}}
 or, for a file that could not be searched, {"query": FILE, "error": "<cause. Fix: ...>", "results": []}.
 
+--genre matches the index's genres whatever the case; a genre no song has is an error that lists
+the genres there are (unless another --genre given matches).
+
 exit status: 0 every file was searched; 1 some files could not be searched (the others were);
-2 nothing could be searched (no index, sound model unavailable, ...)."""
+2 nothing could be searched (no index, an empty index, an unknown genre, sound model unavailable, ...)."""
+STEADY_TONE_SEMITONES = 1.0  # a recording whose voiced pitch spans less than this (10th-90th percentile) is
+# one held note: it has no melody to search with
 
 
 def register(subparsers) -> None:
@@ -51,6 +69,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with open_search_engine(args) as engine:
+        args.genres = resolve_genres(engine, args.genres)
         failed = 0
         for path in args.files:
             if not search_and_print(engine.searcher, path, path, args):
@@ -63,9 +82,9 @@ def open_search_engine(args: argparse.Namespace) -> Engine:
     command with one line); hum mode does not load it."""
     settings = settings_from_args(args)
     if args.mode != "sound":
-        return open_engine(settings, sound="off")
+        return _not_empty(open_engine(settings, sound="off"))
     try:
-        engine = open_engine(settings, sound="required")
+        engine = _not_empty(open_engine(settings, sound="required"))
     except ModelUnavailableError as e:
         raise ModelUnavailableError(e.cause, (e.fix + "; " if e.fix else "") +
                                     "humming search (--mode hum) works without it") from None
@@ -78,13 +97,54 @@ def open_search_engine(args: argparse.Namespace) -> Engine:
     return engine
 
 
+def _not_empty(engine: Engine) -> Engine:
+    """The engine, unless its index holds no songs (then nothing could ever be found: say so)."""
+    try:
+        songs = engine.store.count()
+    except BaseException:
+        engine.close()
+        raise
+    if songs == 0:
+        engine.close()
+        location = engine.store.location
+        raise EmptyIndexError(f"the index at {location} holds no songs",
+                              f"index a music folder first: hum-search index DIR --store {shlex.quote(location)}")
+    return engine
+
+
+def resolve_genres(engine: Engine, wanted: list[str] | None) -> list[str] | None:
+    """The index's own spellings of the --genre values (case-insensitive). A genre no song has is an
+    error listing the genres there are, unless another given genre matches (then a note)."""
+    if not wanted:
+        return wanted
+    have = engine.store.genres()
+    by_key: dict[str, list[str]] = {}
+    for g in have:
+        by_key.setdefault(g.strip().casefold(), []).append(g)
+    found, unknown = [], []
+    for g in wanted:
+        matches = by_key.get(g.strip().casefold())
+        if matches:
+            found.extend(matches)
+        else:
+            unknown.append(g)
+    if unknown:
+        listed = ", ".join(sorted(have, key=str.casefold)) or "none: no song has a genre"
+        names = ", ".join(repr(g) for g in unknown)
+        if not found:
+            raise UsageError(f"no song in the index has the genre {names}",
+                             f"use one of the genres there are: {listed}")
+        stderr(f"note: no song has the genre {names}; searching {', '.join(dict.fromkeys(found))}")
+    return list(dict.fromkeys(found))
+
+
 def search_and_print(searcher, source, name: str, args: argparse.Namespace) -> bool:
     """Search one recording and print its result (JSON line or table). False when it failed; only
     problems with this recording are caught, a broken store or model ends the command."""
-    from ..errors import HumSearchError, ModelError, StoreError
-
     try:
         resp = searcher.search(source, top=args.top, genres=args.genres or None, mode=args.mode, query_name=name)
+        if not resp.results:
+            explain_no_results(resp, name)
     except (StoreError, ModelError):
         raise
     except HumSearchError as e:
@@ -92,10 +152,24 @@ def search_and_print(searcher, source, name: str, args: argparse.Namespace) -> b
         return False
     except Exception as e:  # a bug for one recording must not lose the others' answers
         log.debug("search of %s failed", name, exc_info=True)
-        print_error(name, f"searching failed ({type(e).__name__}: {one_line(e)}). Fix: report this as a bug", args.json)
+        print_error(name, f"searching failed ({type(e).__name__}: {redact(one_line(e))}). Fix: {REPORT_FIX}", args.json)
         return False
     print_response(resp, name, args.json, genres=args.genres)
     return True
+
+
+def explain_no_results(resp, name: str) -> None:
+    """A hum that gave no query window at all has no melody to search with: raise NoMelodyError with
+    the cause (a steady tone, or humming broken up by pauses) instead of a bare "no matching songs"."""
+    qa = resp.analysis
+    if resp.mode != "hum" or qa is None or len(qa.windows.vectors) > 0:
+        return
+    voiced = qa.contour[np.isfinite(qa.contour)]
+    if len(voiced) and np.percentile(voiced, 90) - np.percentile(voiced, 10) < STEADY_TONE_SEMITONES:
+        raise NoMelodyError(f"no melody heard in {name}: a steady tone (one held pitch), not a tune",
+                            "hum or sing the tune itself, at least 5 seconds of it")
+    raise NoMelodyError(f"no usable melody in {name}: the humming is broken up by pauses or hardly moves",
+                        "hum the tune steadily for at least 5 seconds, close to the microphone")
 
 
 def print_error(name: str, message: str, as_json: bool) -> None:

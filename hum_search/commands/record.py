@@ -1,7 +1,7 @@
 """``hum-search record``: hum into the default microphone, then search like ``hum-search query``.
 
 The recording (44.1 kHz mono, via ``sounddevice``/PortAudio) is turned into WAV bytes and passed to
-``Searcher.search`` exactly like an uploaded file, so it goes through the same ``load_audio`` path as
+``Searcher.search`` exactly like an uploaded file, so it goes through the same decoding path (``features.audio.decode``) as
 files do.
 """
 
@@ -18,7 +18,7 @@ from ._common import (
     add_store_arg,
     stderr,
 )
-from .query import open_search_engine, search_and_print
+from .query import open_search_engine, resolve_genres, search_and_print
 
 SAMPLE_RATE = 44_100
 DEFAULT_SECONDS = 8.0
@@ -56,6 +56,7 @@ def _seconds(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     with open_search_engine(args) as engine:  # before recording: no point humming into a missing index
+        args.genres = resolve_genres(engine, args.genres)
         sd = import_sounddevice()
         name = input_device_name(sd)
         stderr(f"recording {args.seconds:g} s from {name}: hum now ...")

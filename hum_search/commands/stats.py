@@ -4,24 +4,27 @@ which models and format it was built with, where it is and how much disk it take
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..engine import open_engine
-from ._common import add_store_arg, human_bytes, json_line, settings_from_args
+from ..features.sound import sound_status
+from ..indexing.run import default_failures_file
+from ._common import add_store_arg, human_bytes, json_line, settings_from_args, stderr
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("stats", help="what the index holds: songs per genre, models, store format",
                               description="Show what the index holds: songs, songs per genre, melody segments, "
                                           "songs with sound embeddings, files that failed to index, the models and "
-                                          "store format it was built with, its location and size.")
+                                          "store format it was built with, its location and size.",
+                              epilog="exit status: 0 shown (an empty index too, with a note on stderr saying how to "
+                                     "fill it); 2 the index could not be opened (missing, damaged, ...).")
     add_store_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..features.sound import sound_status
-
     settings = settings_from_args(args)
     with open_engine(settings, sound="off") as engine:
         st = engine.store.stats()
@@ -32,8 +35,6 @@ def run(args: argparse.Namespace) -> int:
         disk = extra.pop("primary_store_bytes", None)
     failures_file = None
     if st.kind == "embedded":
-        from ..indexing.run import default_failures_file
-
         path = default_failures_file(settings.store)
         failures_file = str(path) if path.exists() else None
     spec = st.spec.to_dict()
@@ -59,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.json:
         json_line(data)
-        return 0
-    print(format_stats(data))
+    else:
+        print(format_stats(data), flush=True)
+    if st.songs == 0:
+        stderr(f"note: the index at {st.location} holds no songs. Fix: index a music folder: "
+               f"hum-search index DIR --store {shlex.quote(st.location)}")
     return 0
 
 

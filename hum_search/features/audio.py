@@ -1,4 +1,6 @@
-"""Decoding: every file and every recorded or uploaded byte string goes through ``load_audio``.
+"""Decoding: every file and every recorded or uploaded byte string goes through ``decode`` (songs
+and hums, by ``features.extract``); ``load_audio`` is the same plus resampling to one rate, for
+callers that want samples only (the PANNs examples, scripts, tests).
 
 Decoding tries libsndfile first (wav of any sample width, flac, ogg/vorbis/opus, mp3) and falls back
 to FFmpeg's libraries in-process through PyAV for everything else (m4a/aac, webm/opus, ...): no
@@ -79,7 +81,7 @@ def load_audio(
 
 def decode(source: AudioSource, *, sr: int | None = None, max_seconds: float | None = None,
            truncate: bool = False) -> Audio:
-    """Decode to mono float32 (see ``load_audio``). libsndfile returns the file's own sample rate;
+    """Decode ``source`` (path, bytes or binary file object) to mono float32. libsndfile returns the file's own sample rate;
     ffmpeg resamples to ``sr`` when given (saving a second resampling), else keeps the file's rate."""
     name = describe(source)
     opts = _Options(name, sr, max_seconds, truncate)

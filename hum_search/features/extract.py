@@ -67,6 +67,18 @@ class QueryAnalysis:
     timing_ms: dict[str, float] = field(default_factory=dict)
 
 
+def analyze_sound_query(source: AudioSource) -> QueryAnalysis:
+    """Decode a recording for "sounds like" search: 32 kHz audio for PANNs, no pitch tracking (the
+    sound channel does not use the melody)."""
+    t0 = time.perf_counter()
+    audio = decode(source, sr=SOUND_SAMPLE_RATE, max_seconds=MAX_QUERY_S, truncate=True)
+    y32 = resample(audio.samples, audio.sr, SOUND_SAMPLE_RATE)
+    empty = np.zeros(0, np.float32)
+    return QueryAnalysis(duration_s=audio.duration_s, contour=empty, contour_offset_s=0.0,
+                         windows=melody.query_windows(empty), voiced_s=0.0, audio_32k=y32,
+                         timing_ms={"decode": 1e3 * (time.perf_counter() - t0), "features": 0.0})
+
+
 def analyze_query(source: AudioSource, *, keep_audio_for_sound: bool = False, melody_required: bool = True) -> QueryAnalysis:
     """Decode a hum and compute its pitch contour and query windows.
 

@@ -5,10 +5,7 @@ hummed song; ``confident`` is decided here, and only here (``CONFIDENT_MIN_SCORE
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .results import Result
+from typing import Any, Sequence
 
 # The score of a result is the estimated probability that it is the hummed song, from a logistic
 # model of two numbers: its alignment cost (mean semitones of mismatch) and how much better it is than
@@ -26,8 +23,8 @@ def match_score(cost: float, other_best_cost: float | None) -> float:
     return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
 
 
-def score_results(results: list[Result]) -> list[Result]:
-    """Fill in each (cost-ranked) result's score: cost against the best *other* song's cost."""
+def score_results(results: list[Any]) -> list[Any]:
+    """Fill in each (cost-ranked) ``results.Result``'s score: cost against the best *other* song's cost."""
     costs = [r.cost for r in results]
     for i, r in enumerate(results):
         others = costs[:i] + costs[i + 1:]
@@ -35,5 +32,6 @@ def score_results(results: list[Result]) -> list[Result]:
     return results
 
 
-def confidence(results: list[Result]) -> bool:
+def confidence(results: Sequence[Any]) -> bool:
+    """Whether the best result (a ``results.Result``) is confident: the one place this is decided."""
     return bool(results) and results[0].cost is not None and results[0].score >= CONFIDENT_MIN_SCORE

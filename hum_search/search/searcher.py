@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import HumSearchError, ModelUnavailableError
 from ..features import melody
 from ..features.audio import AudioSource, describe
-from ..features.extract import QueryAnalysis, analyze_query
+from ..features.extract import QueryAnalysis, analyze_query, analyze_sound_query
 from ..store.base import Store
 from . import align
 from .results import MatchPlot, Result, SearchResponse
@@ -122,7 +122,7 @@ class Searcher:
     def _rerank(self, qa: QueryAnalysis, cands: list[_Candidate]) -> list[Result]:
         if not cands:
             return []
-        songs = self.store.get([c.song_id for c in cands], melody=True)
+        songs = self.store.get([c.song_id for c in cands], melody=True, sound=False)
         query = qa.contour[~np.isnan(qa.contour)]
         query_len_s = len(qa.contour) / melody.CONTOUR_FPS
         regions: list[_Region] = []
@@ -181,7 +181,7 @@ class Searcher:
         qa = response.analysis
         if qa is None or result.cost is None or result.match_start_s is None or result.transpose is None:
             return None
-        rec = self.store.get([result.song.song_id], melody=True).get(result.song.song_id)
+        rec = self.store.get([result.song.song_id], melody=True, sound=False).get(result.song.song_id)
         if rec is None or rec.melody is None:
             return None
         fps = melody.CONTOUR_FPS
@@ -211,12 +211,12 @@ class Searcher:
                 "sound search unavailable: no PANNs checkpoint",
                 "set HUM_SEARCH_PANNS_CHECKPOINT or run hum-search download-models, then re-index",
             )
-        qa = analyze_query(source, keep_audio_for_sound=True, melody_required=False)
+        qa = analyze_sound_query(source)
         t1 = time.perf_counter()
         vec = self.sound_embedder.embed(qa.audio_32k)
         t2 = time.perf_counter()
         hits = self.store.sound_knn(vec, k=top, genres=genres)
-        songs = self.store.get([h.song_id for h in hits], melody=False)
+        songs = self.store.get([h.song_id for h in hits], melody=False, sound=False)
         t3 = time.perf_counter()
         results = [Result(rank=i, song=songs[h.song_id].meta, score=h.score)
                    for i, h in enumerate((h for h in hits if h.song_id in songs), 1)]

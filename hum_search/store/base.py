@@ -9,7 +9,8 @@ opened by code whose spec differs.
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -34,6 +35,35 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.maximum(n, 1e-12)
+
+
+MIN_VECTOR_NORM = 1e-12  # below this a vector has no direction: cosine similarity is undefined
+
+
+def validate_record(rec: SongRecord, spec: IndexSpec) -> None:
+    """Raise ValueError when ``rec`` cannot be stored under ``spec``: the one check both stores run
+    before writing a song (melody vectors of ``spec.melody_dim`` columns, one start and end time
+    per vector, all finite and none all-zero; a sound embedding of ``spec.sound_dim`` values,
+    finite and non-zero). A NaN or zero vector would poison every cosine it takes part in."""
+    mel = rec.melody
+    if mel is not None:
+        v = np.asarray(mel.vectors, dtype=np.float32)
+        if v.ndim != 2 or (len(v) and v.shape[1] != spec.melody_dim):
+            raise ValueError(f"melody vectors have shape {v.shape}, expected (n, {spec.melody_dim})")
+        if not (len(mel.seg_start_s) == len(mel.seg_end_s) == len(v)):
+            raise ValueError("segment times and vectors differ in length")
+        if len(v) and not np.isfinite(v).all():
+            raise ValueError("melody vectors contain NaN or infinity")
+        if len(v) and (np.linalg.norm(v, axis=1) < MIN_VECTOR_NORM).any():
+            raise ValueError("a melody vector is all zeros (cosine similarity is undefined)")
+    if rec.sound is not None:
+        s = np.asarray(rec.sound, dtype=np.float32).ravel()
+        if s.shape[0] != spec.sound_dim:
+            raise ValueError(f"sound embedding has shape {s.shape}, expected ({spec.sound_dim},)")
+        if not np.isfinite(s).all():
+            raise ValueError("the sound embedding contains NaN or infinity")
+        if np.linalg.norm(s) < MIN_VECTOR_NORM:
+            raise ValueError("the sound embedding is all zeros (cosine similarity is undefined)")
 
 
 class Store(abc.ABC):
@@ -67,8 +97,10 @@ class Store(abc.ABC):
         ...
 
     @abc.abstractmethod
-    def get(self, song_ids: Sequence[str], *, melody: bool = True) -> dict[str, SongRecord]:
-        """Songs by id (missing ids are left out). ``melody=False`` skips contours and vectors."""
+    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True) -> dict[str, SongRecord]:
+        """Songs by id (missing ids are left out). ``melody=False`` skips contours and vectors;
+        ``sound=False`` skips the sound embedding (2,048 floats a song, which the re-rank never
+        reads: ask for it only to copy a record)."""
 
     @abc.abstractmethod
     def melody_knn(
@@ -104,6 +136,15 @@ class Store(abc.ABC):
     def failures(self) -> list[tuple[str, str, str]]:
         """(path, reason, failed_at) of the files that failed to index, where the backend keeps them."""
         return []
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """A run of writes, such as an indexing run: inside the block a backend may make its writes
+        visible to searches only once, when the block ends, instead of after every ``add()``
+        (Elasticsearch: one refresh instead of one per batch of songs). Searches inside the block
+        may not see the block's own writes. Writes are durable either way. Nestable. The
+        embedded store needs nothing here: every write is visible when it returns."""
+        yield
 
     def close(self) -> None:
         pass

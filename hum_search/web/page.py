@@ -1,617 +1,389 @@
-"""The web app's logic, kept out of ``app.py`` (a thin Streamlit script) so that it can be tested
-without a browser.
+"""The page: Streamlit calls that lay out the sidebar, the input, the controls and the result cards
+(``app.py`` at the project root runs ``main`` on every rerun). The logic they show lives in the
+other modules of this package, which the tests call directly.
 
-What lives here:
+Everything a user supplied (file names, song titles and tags, folder names) goes through
+``format.plain`` or ``format.html_text`` before Streamlit sees it, and every failure is one line
+(``session.failure_line``), so no name turns into Markdown and no traceback reaches the page.
+``main`` is the last boundary: whatever escapes the code below becomes one line too.
 
-- ``Engine`` / ``load_engine``: the store, the Searcher and the sound model, opened once per process
-  (``app.py`` wraps them in ``st.cache_resource``), plus a warm-up query on a synthetic hum so that
-  the first real query is not slower than later ones.
-- ``run_search``: one search, turning every failure into a one-line "cause. Fix: fix" message.
-- presentation helpers: song names, scores in words, "matched at 1:23–1:33", the pitch plot.
-- ``servable_audio``: which files the app may send to the browser (only files inside the configured
-  music root, checked on their real paths, so no ``..`` or symbolic link leads outside it).
-- the small-folder indexing helpers for the sidebar (only folders under the music root).
+No icon here comes from a CDN: the page icon is an emoji (Streamlit fetches a ``:material/...:``
+page icon from fonts.gstatic.com for the favicon); the Material icons in the title and tabs use
+the icon font bundled with Streamlit.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
-import math
 import os
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
-from ..config import IGNORE_MARKER, Settings, is_es_url
-from ..engine import Engine, SoundChannel, load_sound, open_engine
-from ..errors import HumSearchError
-from ..features.audio import AUDIO_EXTENSIONS
+import streamlit as st
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..search.searcher import MatchPlot, Result, Searcher, SearchResponse
-    from ..store.base import Store
-    from ..types import SongMeta
+from ..config import Settings
+from ..errors import HumSearchError, StoreNotFoundError
+from . import folders, session
+from .chart import match_chart, plot_legend_html
+from .format import (
+    MODE_LABELS,
+    backend_description,
+    genre_options,
+    html_text,
+    index_summary,
+    match_label,
+    message,
+    plain,
+    score_badge,
+    song_subtitle,
+    song_title,
+    sound_off_words,
+    start_second,
+)
+from .media import playable
 
 log = logging.getLogger(__name__)
 
-# --- input ----------------------------------------------------------------------------------------
-# st.audio_input's sample rate: 32 kHz. Measured in Chromium (docs/app.md, "Recording sample rate"):
-# the widget asks getUserMedia for {sampleRate: {ideal: N}}. With N = 48000 Chrome keeps its voice
-# processing (auto gain, noise suppression, echo cancellation), which pumps a sustained hum (clipped
-# peaks in 11 of 13 clean hums, 0.6 s less melody heard) and lost one of 26 test hums; with any N
-# below the device's rate (16000, 32000) it captures the raw microphone where the device allows and
-# found 26 of 26. 32 kHz over 16 kHz: the same accuracy, and "Sounds like" (PANNs, trained at
-# 32 kHz) keeps the band above 8 kHz; the pitch tracker resamples to 16 kHz itself (soxr, ~1 ms).
-RECORD_SAMPLE_RATE = 32_000
-UPLOAD_TYPES = ["wav", "mp3", "flac", "ogg", "m4a", "webm"]
-MAX_UPLOAD_MB = 20  # a hum needs seconds, not minutes; .streamlit/config.toml caps requests at 25 MB
-MIN_QUERY_HINT = "hum or sing the tune for 5–15 seconds"
+PAGE_ICON = "🎵"  # an emoji favicon is a data: URL; a :material/...: one is fetched from a CDN
+FAILED_FILES_SHOWN = 50
+BUG_FIX = "reload the page; if it keeps failing, report it with the server log"
 
-# --- results --------------------------------------------------------------------------------------
-DEFAULT_TOP = 5
-MAX_TOP = 20
-MODE_LABELS = {"hum": "Hum / sing", "sound": "Sounds like"}
-SCORE_WORDS = ((0.9, "Strong match"), (0.7, "Good match"), (0.4, "Weak match"), (0.0, "Poor match"))
-MAX_PLAY_MB = 100  # larger files get no player (the whole file is held in memory and sent to the browser)
-AUDIO_MIME = {
-    ".wav": "audio/wav", ".wave": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
-    ".oga": "audio/ogg", ".opus": "audio/ogg", ".m4a": "audio/mp4", ".mp4": "audio/mp4", ".aac": "audio/aac",
-    ".webm": "audio/webm", ".aif": "audio/aiff", ".aiff": "audio/aiff",
+CSS = """
+<style>
+/* nearest guesses of a search without a confident match: shown, but muted */
+[class*="st-key-guess_card"] { opacity: 0.62; filter: saturate(0.4); }
+[class*="st-key-guess_card"]:hover { opacity: 0.9; }
+/* the card title line */
+.hs-title { font-size: 1.12rem; font-weight: 650; line-height: 1.3; margin: 0; overflow-wrap: anywhere; }
+.hs-rank { color: rgba(128,128,128,0.9); font-weight: 500; margin-right: 0.35rem; }
+.hs-legend { font-size: 0.85rem; color: rgba(49,51,63,0.65); line-height: 1.45; margin: 0 0 0.35rem 0; }
+.hs-key { font-weight: 700; white-space: nowrap; }
+[class*="st-key-results"] { scroll-margin-top: 3.75rem; }
+.block-container { padding-top: 2.2rem; max-width: 1200px; }
+@media (max-width: 640px) {
+  .block-container { padding-left: 0.8rem; padding-right: 0.8rem; padding-top: 3rem; }
+  h1 { font-size: 2rem !important; }
 }
+</style>
+"""
 
-# --- indexing from the UI -------------------------------------------------------------------------
-UI_INDEX_MAX_FILES = 200  # larger folders: the CLI (it shows progress, resumes, runs without a browser)
-FOLDER_DEPTH = 2  # sub-folders of the music root offered for indexing
-MAX_FOLDERS = 300
-
-
-# --------------------------------------------------------------------------------------------------
-# formatting
-# --------------------------------------------------------------------------------------------------
-def mmss(seconds: float | None) -> str:
-    """1:05, or 1:02:05 for an hour or more."""
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(max(seconds, 0.0))  # floor: the player starts at this second
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+# On a phone the search controls stack above the results: after a new search, bring the results
+# into view (only on narrow screens, and only when they start below the middle of the screen).
+SCROLL_TO_RESULTS = """<script>/* %s */ (() => {
+  if (window.innerWidth > 700) return;
+  const go = (n) => {
+    const el = document.querySelector('[class*="st-key-results"]');
+    if (!el) { if (n > 0) setTimeout(() => go(n - 1), 150); return; }
+    if (el.getBoundingClientRect().top > window.innerHeight * 0.5) el.scrollIntoView({behavior: "smooth", block: "start"});
+  };
+  setTimeout(() => go(20), 300);
+})();</script>"""
 
 
-def song_title(song: "SongMeta") -> str:
-    """The title tag, else the file name (display only; the path is never shown as a link)."""
-    if song.title and song.title.strip():
-        return song.title.strip()
-    return os.path.basename(song.path or "") or "Untitled"
+# --- resources, loaded once per process ------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def sound_model(key: tuple, _settings: Settings) -> session.SoundChannel:
+    return session.load_sound_model(_settings)
 
 
-def song_subtitle(song: "SongMeta") -> str:
-    parts = [song.artist.strip() if song.artist and song.artist.strip() else "Unknown artist"]
-    if song.genre and song.genre.strip():
-        parts.append(song.genre.strip())
-    if song.duration_s:
-        parts.append(mmss(song.duration_s))
-    return " · ".join(parts)
+@st.cache_resource(show_spinner=False)
+def engine(key: tuple, _settings: Settings) -> session.AppEngine:
+    """Store + Searcher (+ sound model) and a warm-up query. A failure (store missing, backend down)
+    is not cached: the next rerun tries again."""
+    return session.load_engine(_settings, sound_model(key, _settings))
 
 
-def score_words(score: float, mode: str = "hum") -> tuple[str, str]:
-    """(words, percent): ("Strong match", "97%"). In sound mode the score is a similarity."""
-    pct = f"{round(100 * max(0.0, min(1.0, score)))}%"
-    if mode == "sound":
-        return "Similarity", pct
-    for threshold, words in SCORE_WORDS:
-        if score >= threshold:
-            return words, pct
-    return SCORE_WORDS[-1][1], pct
+@st.cache_data(ttl=30, show_spinner=False)
+def count_files(folder: str, root: str) -> int:
+    return folders.count_audio_files(folder, root, folders.UI_INDEX_MAX_FILES)
 
 
-def score_color(score: float, mode: str = "hum") -> str:
-    """A st.badge colour for the score."""
-    if mode == "sound":
-        return "blue"
-    return "green" if score >= 0.9 else "orange" if score >= 0.7 else "gray"
-
-
-def match_label(result: "Result") -> str | None:
-    """'matched at 1:23–1:33', or None when the result has no position (sound mode)."""
-    if result.match_start_s is None:
-        return None
-    end = result.match_end_s if result.match_end_s is not None else result.match_start_s
-    return f"matched at {mmss(result.match_start_s)}–{mmss(end)}"
-
-
-def start_second(result: "Result") -> int:
-    """Where the player starts: the matched second (whole seconds, as st.audio takes them)."""
-    return int(max(0.0, result.match_start_s or 0.0))
-
-
-def transpose_words(semitones: float | None) -> str:
-    if semitones is None:
-        return ""
-    st = int(round(semitones))
-    if st == 0:
-        return "in the song's key"
-    return f"shifted {'+' if st > 0 else '−'}{abs(st)} semitone{'s' if abs(st) != 1 else ''} into the song's key"
-
-
-def safe_url(url: str) -> str:
-    """A URL without user name and password, for display."""
+def load(settings: Settings) -> tuple[session.AppEngine | None, str | None, bool]:
+    """(engine, error line, whether the error is a missing store)."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(invalid URL)"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+        with st.spinner("Loading the index and the models (once per server start)…"):
+            return engine(session.settings_key(settings), settings), None, False
+    except StoreNotFoundError as e:
+        return None, message(e, settings), True
+    except Exception as e:
+        return None, session.failure_line(e, "loading the index", "check HUM_SEARCH_STORE and the server log",
+                                          settings), False
 
 
-def backend_description(settings: Settings) -> tuple[str, str]:
-    """("Elasticsearch", "http://host:9200 · index hum-songs") or ("Embedded store", "/path")."""
-    if is_es_url(settings.store):
-        return "Elasticsearch", f"{safe_url(settings.store)} · index {settings.es_index}"
-    return "Embedded store", str(Path(settings.store).expanduser())
-
-
-def genre_options(genres: dict[str, int]) -> list[str]:
-    return sorted((g for g in genres if g), key=str.casefold)
-
-
-_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
-
-
-def md_escape(text: str) -> str:
-    """``text`` safe inside st.markdown (tags can hold *, _, [, $ ...)."""
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in one_line(text))
-
-
-def html_escape(text: str) -> str:
-    import html
-
-    return html.escape(one_line(text))
-
-
-def sound_off_words(reason: str | None) -> str:
-    """Why "Sounds like" is off, for the page: the library's reason, plus re-indexing."""
-    reason = (reason or "the sound model is not loaded").removeprefix("sound search unavailable: ")
-    if "Fix:" in reason:
-        return reason.rstrip(".") + ", then index again with --force"
-    return reason
-
-
-def one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
-# --------------------------------------------------------------------------------------------------
-# serving audio: only files inside the music root
-# --------------------------------------------------------------------------------------------------
-def allowed_roots(settings: Settings) -> list[Path]:
-    """Folders the app may read audio from: the configured music root (its real path), if any."""
-    if not settings.music_root:
-        return []
-    root = Path(settings.music_root).expanduser()
+def store_stats(eng: session.AppEngine, settings: Settings):
+    """(stats, error line)."""
     try:
-        real = root.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return []
-    return [real] if real.is_dir() else []
+        return eng.store.stats(), None
+    except Exception as e:
+        return None, session.failure_line(e, "reading the index", "check the server log", settings)
 
 
-def is_inside(path: Path, root: Path) -> bool:
-    """Whether real path ``path`` lies in real folder ``root`` (both already resolved)."""
+# --- sidebar ---------------------------------------------------------------------------------------
+def sidebar(settings: Settings | None, eng: session.AppEngine | None, stats) -> None:
+    with st.sidebar:
+        st.header("Catalogue")
+        if settings is None:
+            return
+        backend, where = backend_description(settings)
+        st.markdown(f"**Backend** · {backend}")
+        st.caption(plain(where))
+        if stats is not None:
+            st.markdown(f"**Songs** · {stats.songs}")
+            if stats.genres:
+                st.caption(" · ".join(f"{plain(g)} {n}" for g, n in sorted(stats.genres.items())))
+        st.markdown("**Models**")
+        melody = stats.spec.melody_model if stats is not None else "melody model"
+        lines = [f"- Melody: {plain(melody)} — ready"]
+        if eng is not None and eng.sound.embedder is not None:
+            lines.append(f"- Sound: {plain(stats.spec.sound_model if stats else 'PANNs Cnn14')} — ready")
+        else:
+            lines.append("- Sound (PANNs): off")
+        device = (eng.sound.device if eng is not None else None) or "cpu"
+        lines.append(f"- Device: {'GPU (' + plain(device) + ')' if device.startswith('cuda') else 'CPU'}")
+        st.markdown("\n".join(lines))
+        if eng is not None and eng.warmup_ms is not None:
+            st.caption(f"Ready: warm-up query in {eng.warmup_ms:.0f} ms")
+        st.divider()
+        index_section(settings, eng)
+
+
+def index_section(settings: Settings, eng: session.AppEngine | None) -> None:
+    st.subheader("Add music")
+    done = st.session_state.pop("index_message", None)
+    if done:
+        st.success(plain(done))
+    failed = st.session_state.pop("index_failed", None)
+    if failed:
+        with st.expander(f"{len(failed)} file(s) could not be indexed"):
+            for path, reason in failed[:FAILED_FILES_SHOWN]:
+                st.caption(f"{plain(os.path.basename(path))}: {plain(message(reason, settings))}")
+    choices = folders.index_folder_choices(settings)
+    if not choices:
+        st.caption(plain(folders.music_root_problem(settings) or "The music folder cannot be read.")
+                   + ". Or index from a terminal:")
+        st.code(folders.cli_index_command(settings, "~/Music"), language="bash")
+        return
+    root = folders.allowed_roots(settings)[0]
+    choice = st.selectbox("Folder", choices, key="index_folder",
+                          format_func=lambda c: f"{root.name}/ (everything)" if c == "." else c,
+                          help=plain(f"Folders inside the music folder {root}"))
     try:
-        return os.path.commonpath([str(path), str(root)]) == str(root)
-    except ValueError:  # different drives
-        return False
+        folder = folders.resolve_index_folder(settings, choice)
+    except HumSearchError as e:
+        st.error(plain(e))
+        return
+    n = count_files(str(folder), str(root))
+    if n == 0:
+        st.caption("No audio files in this folder.")
+    elif n > folders.UI_INDEX_MAX_FILES:
+        st.caption(f"More than {folders.UI_INDEX_MAX_FILES} audio files: index them from a terminal "
+                   "(parallel, resumable, with progress):")
+        st.code(folders.cli_index_command(settings, folder), language="bash")
+    elif st.button(f"Index {n} audio file{'s' if n != 1 else ''}", key="index_button", width="stretch",
+                   help="New and changed files are analysed; files already indexed are skipped"):
+        run_indexing(settings, eng, folder)
 
 
-def servable_audio(path: str | os.PathLike | None, roots: Sequence[Path]) -> Path | None:
-    """The real path of ``path`` if the app may send it to the browser, else None: an existing
-    regular audio file whose real path (symbolic links and ``..`` resolved) lies inside one of
-    ``roots`` (real paths, see ``allowed_roots``)."""
-    if not path or not roots:
-        return None
+def run_indexing(settings: Settings, eng: session.AppEngine | None, folder) -> None:
+    bar = st.progress(0.0, text="Looking for audio files…")
+
+    def progress(ev) -> None:
+        if ev.total:
+            name = os.path.basename(ev.outcome.path) if ev.outcome is not None else ""
+            bar.progress(min(1.0, ev.done / ev.total), text=plain(f"{ev.done} / {ev.total} {name}"[:60]))
+
     try:
-        p = Path(path)
-        if not p.is_absolute():
-            return None
-        real = p.resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):
-        return None
-    if real.suffix.lower() not in AUDIO_EXTENSIONS or not real.is_file():
-        return None
-    if not any(is_inside(real, Path(r)) for r in roots):
-        return None
-    return real
+        report = folders.index_folder(settings, folder, store=eng.store if eng is not None else None,
+                                      sound_embedder=eng.sound.embedder if eng is not None else None,
+                                      progress=progress)
+    except Exception as e:
+        bar.empty()
+        st.error(plain(session.failure_line(
+            e, "indexing", f"index from a terminal: {folders.cli_index_command(settings, folder)}", settings)))
+        return
+    st.session_state["index_message"] = index_summary(report)
+    if report.failed:
+        st.session_state["index_failed"] = list(report.failed)
+    st.session_state.pop("outcome", None)
+    count_files.clear()
+    st.rerun()
 
 
-@dataclass(frozen=True)
-class Playable:
-    data: bytes | None  # None: not playable, see ``reason``
-    mime: str = "audio/wav"
-    reason: str | None = None
+# --- input and controls ------------------------------------------------------------------------------
+def mark_active(which: str) -> None:
+    st.session_state["active_input"] = which
 
 
-def playable(song: "SongMeta", roots: Sequence[Path], *, max_mb: float = MAX_PLAY_MB) -> Playable:
-    """The song's bytes for st.audio, or the reason there is no player."""
-    if not roots:
-        return Playable(None, reason="Playback is off: set HUM_SEARCH_MUSIC_ROOT to your music folder to "
-                                     "play songs here")
-    real = servable_audio(song.path, roots)
-    if real is None:
-        if song.path and os.path.lexists(song.path):
-            return Playable(None, reason="Not played: the file is outside the music folder")
-        return Playable(None, reason="Not played: the file is no longer there (index again)")
-    try:
-        size = real.stat().st_size
-        if size > max_mb * 1024 * 1024:
-            return Playable(None, reason=f"Not played: the file is {size / 2**20:.0f} MB, over the "
-                                         f"{max_mb:.0f} MB the app sends to the browser")
-        data = real.read_bytes()
-    except OSError as e:
-        return Playable(None, reason=f"Not played: cannot read the file ({e.strerror or e})")
-    return Playable(data, AUDIO_MIME.get(real.suffix.lower(), "audio/mpeg"))
-
-
-# --------------------------------------------------------------------------------------------------
-# the engine: store, searcher, sound model, loaded once per process
-# --------------------------------------------------------------------------------------------------
-def settings_key(settings: Settings) -> tuple:
-    """What identifies the resources of a configuration (the cache key in app.py)."""
-    return (settings.store, settings.es_index, settings.music_root, settings.panns_checkpoint,
-            str(settings.cache_dir), settings.device)
-
-
-def load_sound_model(settings: Settings) -> SoundChannel:
-    """The sound channel under the engine's one policy ("auto"), warmed up when it is on."""
-    channel = load_sound(settings, "auto")
-    if channel.embedder is not None:
-        try:
-            import numpy as np
-
-            channel.embedder.embed(np.zeros(32_000, np.float32))  # warm-up
-        except Exception:
-            log.debug("sound warm-up failed", exc_info=True)
-    return channel
-
-
-@dataclass
-class AppEngine:
-    """The engine the app searches with, and how its warm-up query went."""
-
-    engine: Engine
-    warmup_ms: float | None = None
-    warmup_error: str | None = None
-
-    @property
-    def settings(self) -> Settings:
-        return self.engine.settings
-
-    @property
-    def store(self) -> "Store":
-        return self.engine.store
-
-    @property
-    def searcher(self) -> "Searcher":
-        return self.engine.searcher
-
-    @property
-    def sound(self) -> SoundChannel:
-        return self.engine.sound
-
-
-def load_engine(settings: Settings, sound: SoundChannel | None = None, *, warm_up: bool = True) -> AppEngine:
-    """Open the engine (StoreNotFoundError, BackendUnavailableError, StoreFormatError ... propagate
-    as HumSearchError), then warm it up with one synthetic query."""
-    app = AppEngine(open_engine(settings, sound=sound if sound is not None else load_sound_model(settings)))
-    if warm_up:
-        app.warmup_ms, app.warmup_error = warm_up_searcher(app.searcher)
-    return app
-
-
-def warmup_wav(seconds: float = 5.0, sr: int = RECORD_SAMPLE_RATE) -> bytes:
-    """A short hum-like melody (a demo tune's opening: a few harmonics with vibrato) as 16-bit WAV
-    bytes at the recording rate, as a recording arrives from the browser. Built directly rather
-    than with synth.synth_hum, which takes seconds at 48 kHz."""
-    import numpy as np
-    import soundfile as sf
-
-    from ..demo import catalogue as demo
-
-    notes = [n for n in demo.TUNES_BY_SLUG["twinkle-twinkle"].notes() if n.start_s < seconds]
-    n = int((notes[-1].end_s + 0.3) * sr)
-    t = np.arange(n) / sr
-    f0 = np.zeros(n)
-    amp = np.zeros(n)
-    for note in notes:
-        a, b = int(note.start_s * sr), min(n, int((note.start_s + 0.92 * note.dur_s) * sr))
-        f0[a:b] = 440.0 * 2 ** ((note.pitch - 12 - 69) / 12)
-        amp[a:b] = 1.0
-    idx = np.maximum.accumulate(np.where(f0 > 0, np.arange(n), 0))  # hold the last note through gaps
-    f0 = np.maximum(f0[idx], f0[f0 > 0][0])
-    f0 = f0 * 2 ** (0.15 * np.sin(2 * np.pi * 5.5 * t) / 12)
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    y = sum(np.sin(k * phase) / k for k in (1, 2, 3, 4)) * np.convolve(amp, np.ones(480) / 480, "same")
-    y = (0.3 * y / (np.max(np.abs(y)) + 1e-9)).astype(np.float32)
-    buf = io.BytesIO()
-    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def warm_up_searcher(searcher: "Searcher") -> tuple[float | None, str | None]:
-    """Run one query end to end (decode, pitch tracking, kNN, alignment, the plot data and the chart
-    library), so that imports, caches and lazily built tables are ready before the first person
-    hums. Returns (milliseconds, None) or (None, why it failed); never raises."""
-    t0 = time.perf_counter()
-    try:
-        resp = searcher.search(io.BytesIO(warmup_wav()), top=3, query_name="warm-up hum")
-        for r in resp.results[:1]:
-            searcher.explain(resp, r)
-        import altair  # noqa: F401  (the first chart would otherwise pay for the import)
-        import pandas  # noqa: F401
-    except Exception as e:  # an empty or unreachable store is reported elsewhere
-        log.info("warm-up query failed: %s", e)
-        return None, one_line(e)
-    return 1e3 * (time.perf_counter() - t0), None
-
-
-# --------------------------------------------------------------------------------------------------
-# searching
-# --------------------------------------------------------------------------------------------------
-@dataclass
-class Query:
-    """One recording or upload to search."""
-
-    data: bytes
-    name: str
-    source: str  # "recording" or "upload"
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha1(self.data).hexdigest()
-
-
-class NamedBytes(io.BytesIO):
-    """Bytes with a ``name``, so that decoding errors name the recording or the uploaded file."""
-
-    def __init__(self, data: bytes, name: str):
-        super().__init__(data)
-        self.name = name
-
-
-@dataclass
-class Outcome:
-    response: "SearchResponse | None" = None
-    error: str | None = None  # one line: cause. Fix: fix
-    seconds: float = 0.0
-    key: tuple = field(default_factory=tuple)
-
-
-def upload_too_large(size: int, name: str, max_mb: float = MAX_UPLOAD_MB) -> str | None:
-    if size > max_mb * 1024 * 1024:
-        return (f"{name} is {size / 2**20:.1f} MB, over the {max_mb:.0f} MB limit for uploads. "
-                f"Fix: upload a shorter clip; {MIN_QUERY_HINT} is enough")
+def pick_query(recording, upload) -> session.Query | None:
+    """The input the person used last (a recording or an upload)."""
+    inputs = {"recording": recording, "upload": upload}
+    active = st.session_state.get("active_input")
+    order = [active] if active in inputs else []
+    order += [k for k in ("recording", "upload") if k not in order]
+    for which in order:
+        f = inputs[which]
+        if f is not None:
+            name = "your recording" if which == "recording" else (f.name or "the uploaded file")
+            return session.Query(f.getvalue(), name, which)
     return None
 
 
-def run_search(searcher: "Searcher", query: Query, *, mode: str = "hum", genres: Sequence[str] | None = None,
-               top: int = DEFAULT_TOP) -> Outcome:
-    """Search ``query`` through Searcher.search (which decodes it with ``load_audio``). Every failure
-    becomes ``Outcome.error``: the library's one-line message, or a generic one for a bug (logged
-    with its traceback on the server, never shown)."""
-    t0 = time.perf_counter()
-    too_large = upload_too_large(len(query.data), query.name)
-    if too_large:
-        return Outcome(error=too_large)
+def inputs():
+    """The recorder and the uploader, in two tabs: (recording, upload)."""
+    tab_rec, tab_up = st.tabs([":material/mic: Record", ":material/upload_file: Upload a file"])
+    with tab_rec:
+        recording = st.audio_input("Hum or sing the tune for 5–15 seconds, then stop",
+                                   sample_rate=session.RECORD_SAMPLE_RATE, key="recording",
+                                   on_change=mark_active, args=("recording",))
+    with tab_up:
+        upload = st.file_uploader(f"A recording of the tune ({', '.join(session.UPLOAD_TYPES)}; "
+                                  f"up to {session.MAX_UPLOAD_MB} MB)", type=session.UPLOAD_TYPES,
+                                  max_upload_size=session.MAX_UPLOAD_MB, key="upload",
+                                  on_change=mark_active, args=("upload",))
+    return recording, upload
+
+
+def controls(eng: session.AppEngine, stats) -> tuple[str, list[str], int]:
+    """The mode radio, the genre filter and the number of results: (mode, genres, top)."""
+    sound_ok = eng.sound.embedder is not None
+    mode_label = st.radio("Search by", list(MODE_LABELS.values()), horizontal=True, key="mode",
+                          disabled=not sound_ok,
+                          help="Hum / sing: the melody. Sounds like: instruments and texture (PANNs).")
+    if not sound_ok:
+        st.caption("“Sounds like” is off: " + plain(message(sound_off_words(eng.sound.off), eng.settings)))
+    genres = st.multiselect("Genres", genre_options(stats.genres), key="genres", placeholder="All genres",
+                            format_func=lambda g: f"{g} ({stats.genres.get(g, 0)})")
+    top = st.slider("Number of results", 1, session.MAX_TOP, session.DEFAULT_TOP, key="top")
+    mode = "sound" if (mode_label == MODE_LABELS["sound"] and sound_ok) else "hum"
+    return mode, list(genres), int(top)
+
+
+# --- results -------------------------------------------------------------------------------------------
+def result_card(eng: session.AppEngine, resp, r, *, muted: bool, roots, no_root: str | None) -> None:
+    mode = resp.mode
+    with st.container(border=True, key=f"{'guess' if muted else 'match'}_card_{r.rank}"):
+        if mode == "hum":
+            info, plot = st.columns([2, 3], gap="medium")
+        else:
+            info, plot = st.container(), None
+        with info:
+            st.markdown(f'<p class="hs-title"><span class="hs-rank">{r.rank}</span>{html_text(song_title(r.song))}</p>',
+                        unsafe_allow_html=True)
+            st.caption(plain(song_subtitle(r.song)))
+            badge, colour = score_badge(r.score, mode)
+            st.badge(badge, color="gray" if muted else colour)
+            label = match_label(r)
+            if label:
+                st.markdown(f"**{label}**")
+            play = playable(r.song, roots, no_root=no_root)
+            if play.data is not None:
+                st.audio(play.data, format=play.mime, start_time=start_second(r))
+            else:
+                st.caption(plain(play.reason))
+        if plot is not None:
+            with plot:
+                mp = session.explain_safely(eng.searcher, resp, r)
+                if mp is not None:
+                    st.altair_chart(match_chart(mp, legend=False), width="stretch")
+                    st.markdown(plot_legend_html(r.transpose), unsafe_allow_html=True)
+                else:
+                    st.caption("No pitch plot for this song.")
+
+
+def show_outcome(eng: session.AppEngine, outcome: session.Outcome, genres: list[str]) -> None:
+    if outcome.error:
+        st.error(plain(outcome.error))
+        return
+    settings = eng.settings
+    roots, no_root = folders.allowed_roots(settings), folders.music_root_problem(settings)
+    resp = outcome.response
+    qa = resp.analysis
+    about = []
+    if qa is not None:
+        about.append(f"{qa.duration_s:.1f} s recorded")
+        if resp.mode == "hum":
+            about.append(f"{qa.voiced_s:.1f} s of melody heard")
+    about.append(f"searched in {resp.timing_ms.get('total', 0):.0f} ms")
+    if not resp.results:
+        where = f" in {', '.join(genres)}" if genres else ""
+        st.warning(plain(f"No song{where} matches this recording. Fix: "
+                         + ("choose more genres, or " if genres else "") + session.MIN_QUERY_HINT
+                         + ", close to the microphone"))
+        st.caption(" · ".join(about))
+        return
+    if resp.confident:
+        st.subheader("Best matches" if resp.mode == "hum" else "Songs that sound alike")
+    else:
+        st.warning("**No confident match.** None of the songs matches clearly. Fix: "
+                   f"{session.MIN_QUERY_HINT}, a part you know well, close to the microphone. "
+                   "The nearest guesses are below.")
+        st.subheader("Nearest guesses")
+    st.caption(" · ".join(about))
+    for r in resp.results:
+        result_card(eng, resp, r, muted=not resp.confident, roots=roots, no_root=no_root)
+
+
+def search_section(eng: session.AppEngine, stats) -> None:
+    """The input, the controls and, once there is a recording or an upload, its results."""
+    col_in, col_opts = st.columns([3, 2], gap="medium")
+    with col_in:
+        recording, upload = inputs()
+    with col_opts:
+        mode, genres, top = controls(eng, stats)
+    query = pick_query(recording, upload)
+    if query is None:
+        st.info("Press the microphone, hum a tune for 5–15 seconds, and press stop — or upload a "
+                "recording. The best matches appear here.")
+        return
+    key = (query.digest, query.name, mode, tuple(sorted(genres)), top, stats.songs)
+    outcome = st.session_state.get("outcome")
+    fresh = outcome is None or outcome.key != key
+    if fresh:
+        with st.spinner("Listening to your tune…"):
+            outcome = session.run_search(eng.searcher, query, mode=mode, genres=genres, top=top)
+        outcome.key = key
+        st.session_state["outcome"] = outcome
+    with st.container(key="results"):
+        show_outcome(eng, outcome, genres)
+    if fresh:
+        st.html(SCROLL_TO_RESULTS % query.digest[:12], unsafe_allow_javascript=True)
+
+
+# --- the page --------------------------------------------------------------------------------------------
+def render() -> None:
+    st.html(CSS)
     try:
-        resp = searcher.search(NamedBytes(query.data, query.name), top=top, genres=list(genres) if genres else None,
-                               mode=mode, query_name=query.name)
-    except HumSearchError as e:
-        return Outcome(error=one_line(e), seconds=time.perf_counter() - t0)
-    except MemoryError:
-        return Outcome(error="the recording is too large to analyse. Fix: " + MIN_QUERY_HINT)
+        settings = Settings.from_env()
     except Exception as e:
-        log.exception("search of %s failed", query.name)
-        return Outcome(error=f"searching failed ({type(e).__name__}: {one_line(e)[:200]}). "
-                             "Fix: try again; if it keeps failing, report it with the server log",
-                       seconds=time.perf_counter() - t0)
-    return Outcome(response=resp, seconds=time.perf_counter() - t0)
+        settings, eng, stats, missing = None, None, None, False
+        error = session.failure_line(e, "reading the settings", "check the HUM_SEARCH_* variables")
+    else:
+        session.configure_logging(settings)
+        eng, error, missing = load(settings)
+        stats = None
+        if eng is not None:
+            stats, error = store_stats(eng, settings)
+    sidebar(settings, eng, stats)
+
+    st.title(":material/graphic_eq: hum-search")
+    st.markdown("Hum or sing a tune — find the song in your music collection, and where in it you are.")
+    if error:
+        st.error(plain(error))
+        if missing and folders.allowed_roots(settings):
+            st.info("Or index your music folder now: **Add music** in the sidebar.")
+        return
+    if stats.songs == 0:
+        fix = ("**Add music** in the sidebar" if folders.allowed_roots(settings) else
+               "`" + folders.cli_index_command(settings, "~/Music").replace("`", "'") + "`")
+        st.info(f"The index at {plain(backend_description(settings)[1])} is empty: no songs to search yet. "
+                f"Fix: index your music: {fix}.")
+        return
+    search_section(eng, stats)
 
 
-def explain_safely(searcher: "Searcher", response: "SearchResponse", result: "Result") -> "MatchPlot | None":
+def main() -> None:
+    """The page, with the last error boundary: a bug anywhere below is one line, never a traceback
+    (Streamlit's st.rerun and st.stop are BaseExceptions and pass through)."""
+    st.set_page_config(page_title="hum-search", page_icon=PAGE_ICON, layout="wide", initial_sidebar_state="auto")
     try:
-        return searcher.explain(response, result)
-    except Exception:
-        log.exception("explain failed for %s", result.song.song_id)
-        return None
-
-
-# --------------------------------------------------------------------------------------------------
-# the "why it matched" plot
-# --------------------------------------------------------------------------------------------------
-NOTE_NAMES_JS = "['C','C♯','D','D♯','E','F','F♯','G','G♯','A','A♯','B']"
-SONG_COLOR = "#9AA3B2"
-SONG_TEXT_COLOR = "#6B7385"  # the same grey, dark enough for text
-HUM_COLOR = "#E4572E"
-MAX_PLOT_POINTS = 1200
-
-
-def _thin(n: int, limit: int = MAX_PLOT_POINTS) -> slice:
-    return slice(None, None, max(1, math.ceil(n / limit)))
-
-
-def plot_frames(mp: "MatchPlot", hum_label: str = "your hum"):
-    """Two tidy DataFrames (song, hum) with columns t (s), pitch (MIDI, NaN = none), line."""
-    import numpy as np
-    import pandas as pd
-
-    s = _thin(len(mp.song_time_s))
-    h = _thin(len(mp.hum_time_s))
-    song = pd.DataFrame({"t": np.asarray(mp.song_time_s, float)[s], "pitch": np.asarray(mp.song_pitch, float)[s],
-                         "line": "song melody"})
-    hum = pd.DataFrame({"t": np.asarray(mp.hum_time_s, float)[h], "pitch": np.asarray(mp.hum_pitch, float)[h],
-                        "line": hum_label})
-    return song, hum
-
-
-def match_chart(mp: "MatchPlot", *, hum_label: str = "your hum", height: int = 170, legend: bool = True):
-    """Altair chart: the song's melody (grey, gaps where none is heard) around the match, the matched
-    span shaded, and the hum (transposed into the song's key, warped onto song time) over it."""
-    import altair as alt
-    import numpy as np
-    import pandas as pd
-
-    song, hum = plot_frames(mp, hum_label)
-    pitches = np.concatenate([song["pitch"].to_numpy(), hum["pitch"].to_numpy()])
-    pitches = pitches[np.isfinite(pitches)]
-    lo, hi = (float(pitches.min()) - 1.5, float(pitches.max()) + 1.5) if len(pitches) else (55.0, 75.0)
-    t_lo = float(np.nanmin(song["t"])) if len(song) else float(mp.match_start_s)
-    t_hi = float(np.nanmax(song["t"])) if len(song) else float(mp.match_end_s)
-    x = alt.X("t:Q", title=None, scale=alt.Scale(domain=[t_lo, t_hi], nice=False),
-              axis=alt.Axis(labelExpr="floor(datum.value / 60) + ':' + format(floor(datum.value % 60), '02d')",
-                            tickCount=6, grid=False))
-    y = alt.Y("pitch:Q", title=None, scale=alt.Scale(domain=[lo, hi], nice=False, zero=False),
-              axis=alt.Axis(labelExpr=f"{NOTE_NAMES_JS}[round(datum.value) % 12] + (floor(round(datum.value) / 12) - 1)",
-                            tickMinStep=1, tickCount=5, gridOpacity=0.35))
-    color = alt.Color("line:N", title=None,
-                      scale=alt.Scale(domain=["song melody", hum_label], range=[SONG_COLOR, HUM_COLOR]),
-                      legend=alt.Legend(orient="bottom", direction="horizontal", symbolType="stroke",
-                                        labelFontSize=12, symbolStrokeWidth=3) if legend else None)
-    band = alt.Chart(pd.DataFrame({"t": [mp.match_start_s], "b": [mp.match_end_s]})).mark_rect(
-        color=HUM_COLOR, opacity=0.08).encode(x=x, x2="b:Q")
-    song_line = alt.Chart(song).mark_line(strokeWidth=4, strokeCap="round", opacity=0.85).encode(
-        x=x, y=y, color=color, tooltip=[alt.Tooltip("t:Q", title="song time (s)", format=".1f")])
-    hum_line = alt.Chart(hum).mark_line(strokeWidth=2, strokeCap="round").encode(x=x, y=y, color=color)
-    return (band + song_line + hum_line).properties(height=height).configure_view(stroke=None)
-
-
-def plot_legend_html(transpose: float | None) -> str:
-    """The plot's key, under it, in the lines' colours (HTML for st.markdown)."""
-    shift = transpose_words(transpose)
-    return (f'<p class="hs-legend"><span class="hs-key" style="color:{HUM_COLOR}">━ your hum</span>'
-            f'{" (" + html_escape(shift) + ")" if shift else ""} over '
-            f'<span class="hs-key" style="color:{SONG_TEXT_COLOR}">━ the song\'s melody</span>; shaded: the match</p>')
-
-
-# --------------------------------------------------------------------------------------------------
-# indexing small folders from the UI
-# --------------------------------------------------------------------------------------------------
-def _visible_dirs(folder: Path) -> list[Path]:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name.casefold())
-    except OSError:
-        return []
-    out = []
-    for e in entries:
-        if e.name.startswith("."):
-            continue
-        try:
-            if e.is_dir() and not os.path.exists(os.path.join(e.path, IGNORE_MARKER)):
-                out.append(Path(e.path))
-        except OSError:
-            continue
-    return out
-
-
-def index_folder_choices(settings: Settings, depth: int = FOLDER_DEPTH, limit: int = MAX_FOLDERS) -> list[str]:
-    """Folders the sidebar offers for indexing, as paths relative to the music root ("." = all of
-    it): the root and its visible sub-folders down to ``depth``. Nothing when no root is set."""
-    roots = allowed_roots(settings)
-    if not roots:
-        return []
-    root = roots[0]
-    out = ["."]
-    level = [root]
-    for _ in range(depth):
-        nxt = []
-        for d in level:
-            for sub in _visible_dirs(d):
-                real = sub.resolve()
-                if not is_inside(real, root):  # a link leading out of the root
-                    continue
-                out.append(sub.relative_to(root).as_posix())
-                nxt.append(sub)
-                if len(out) >= limit:
-                    return out
-        level = nxt
-    return out
-
-
-def resolve_index_folder(settings: Settings, choice: str) -> Path:
-    """The real folder for a sidebar choice; HumSearchError unless it lies inside the music root."""
-    roots = allowed_roots(settings)
-    if not roots:
-        raise HumSearchError("no music folder is configured for the web app",
-                             "set HUM_SEARCH_MUSIC_ROOT to your music folder and restart the app")
-    root = roots[0]
-    try:
-        real = (root / choice).resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise HumSearchError(f"{choice} is not a folder in the music folder", "pick a folder from the list") from None
-    if not real.is_dir() or not is_inside(real, root):
-        raise HumSearchError(f"{choice} is not inside the music folder {root}", "pick a folder from the list")
-    return real
-
-
-def count_audio_files(folder: str | os.PathLike, limit: int = UI_INDEX_MAX_FILES) -> int:
-    """Audio files under ``folder`` as the indexer finds them (hidden files and folders and folders
-    with a .hum-search-ignore file skipped), counting no further than ``limit + 1``."""
-    n = 0
-    seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        try:
-            st = os.stat(dirpath)
-        except OSError:
-            dirnames[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen or IGNORE_MARKER in filenames:
-            dirnames[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                n += 1
-                if n > limit:
-                    return n
-    return n
-
-
-def cli_index_command(settings: Settings, folder: str | os.PathLike) -> str:
-    """The terminal command that indexes ``folder`` into the app's store."""
-    import shlex
-
-    store = safe_url(settings.store) if is_es_url(settings.store) else str(Path(settings.store).expanduser())
-    return f"hum-search index {shlex.quote(str(folder))} --store {shlex.quote(store)}"
-
-
-def index_folder(settings: Settings, folder: Path, *, store: "Store | None", sound_embedder=None,
-                 progress: Callable[[Any], None] | None = None):
-    """Index ``folder`` (already checked by ``resolve_index_folder``) into the app's store, creating
-    the store when it does not exist yet. Returns the IndexReport."""
-    from ..indexing.run import default_failures_file, index_paths
-
-    n = count_audio_files(folder, UI_INDEX_MAX_FILES)
-    workers = max(1, min(settings.workers, n, 4))
-    kwargs = dict(settings=settings, workers=workers, sound_embedder=sound_embedder, progress=progress,
-                  failures_file=default_failures_file(settings.store))
-    if store is not None:
-        return index_paths(store, [str(folder)], **kwargs)
-    with open_engine(settings, create=True, sound="off") as engine:
-        return index_paths(engine.store, [str(folder)], **kwargs)
-
-
-def index_summary(report) -> str:
-    parts = [f"{report.indexed} new song{'s' if report.indexed != 1 else ''} indexed"]
-    if report.unchanged:
-        parts.append(f"{report.unchanged} already indexed")
-    if report.moved:
-        parts.append(f"{len(report.moved)} moved")
-    if report.duplicates:
-        parts.append(f"{len(report.duplicates)} duplicates")
-    if report.failed:
-        parts.append(f"{len(report.failed)} failed")
-    return ", ".join(parts) + f" in {report.seconds:.1f} s"
+        render()
+    except Exception as e:
+        st.error(plain(session.failure_line(e, "drawing the page", BUG_FIX)))

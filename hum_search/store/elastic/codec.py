@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ...types import MelodyFeatures, SongMeta, SongRecord
-from ..base import normalize_rows
-from .mapping import META_FIELDS
+from ...types import IndexSpec, MelodyFeatures, SongMeta, SongRecord
+from ..base import normalize_rows, validate_record
 
 
 def _b64(a: np.ndarray) -> str:
@@ -37,28 +36,11 @@ def _unb64(s: str, dtype) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype=dtype).copy()
 
 
-def validate(rec: SongRecord, melody_dim: int, sound_dim: int) -> None:
-    """Raise ValueError when a record cannot be stored (same checks as the embedded store)."""
-    mel = rec.melody
-    if mel is not None:
-        v = np.asarray(mel.vectors, dtype=np.float32)
-        if v.ndim != 2 or (len(v) and v.shape[1] != melody_dim):
-            raise ValueError(f"melody vectors have shape {v.shape}, expected (n, {melody_dim})")
-        if not (len(mel.seg_start_s) == len(mel.seg_end_s) == len(v)):
-            raise ValueError("segment times and vectors differ in length")
-        if len(v) and not np.isfinite(v).all():
-            raise ValueError("melody vectors contain NaN or infinity")
-        if len(v) and (np.linalg.norm(v, axis=1) < 1e-12).any():
-            raise ValueError("a melody vector is all zeros (cosine similarity is undefined)")
-    if rec.sound is not None:
-        s = np.asarray(rec.sound, dtype=np.float32).ravel()
-        if s.shape[0] != sound_dim or not np.isfinite(s).all() or np.linalg.norm(s) < 1e-12:
-            raise ValueError(f"sound embedding has shape {s.shape}, expected ({sound_dim},), finite and non-zero")
-
-
-def to_doc(rec: SongRecord, melody_dim: int, sound_dim: int) -> dict[str, Any]:
-    """The _source of a song document. Raises ValueError for an invalid record."""
-    validate(rec, melody_dim, sound_dim)
+def to_doc(rec: SongRecord, spec: IndexSpec) -> dict[str, Any]:
+    """The _source of a song document. Raises ValueError for a record that ``validate_record``
+    refuses (the same check as the embedded store's)."""
+    validate_record(rec, spec)
+    melody_dim = spec.melody_dim
     m = rec.meta
     doc: dict[str, Any] = {
         "song_id": m.song_id, "path": m.path, "title": m.title, "artist": m.artist, "album": m.album,
@@ -126,7 +108,3 @@ def record_from_hit(hit: dict[str, Any], melody_dim: int, sound_dim: int, *, mel
         melody=melody_from_source(src, melody_dim) if melody else None,
         sound=vector_from_fields(hit.get("fields"), "sound_embedding", sound_dim),
     )
-
-
-def meta_source_fields() -> list[str]:
-    return list(META_FIELDS)

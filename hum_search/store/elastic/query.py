@@ -6,12 +6,11 @@ parser testable on responses shaped like the ones in the Elasticsearch documenta
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ...types import FileState, SegmentHit, SongHit, SongRecord, StoreFailure
+from ...types import SegmentHit, SongHit
 from ..base import normalize_rows
 from .mapping import (
     F_DURATION,
@@ -28,8 +27,6 @@ from .mapping import (
     META_FIELDS,
     SEGMENTS,
 )
-
-log = logging.getLogger(__name__)
 
 MAX_K = 10_000  # Elasticsearch's limit for k and num_candidates
 MAX_INNER_HITS = 100  # index.max_inner_result_window default
@@ -155,17 +152,20 @@ def _score(s: float) -> float:
     return float(min(1.0, max(0.0, float(s))))
 
 
-def get_body(ids: Sequence[str], *, melody: bool) -> dict[str, Any]:
-    """Songs by id: metadata (and the compact melody copy) from _source, the sound embedding
-    through the ``fields`` option. Vector fields are never in the _source of a response."""
+def get_body(ids: Sequence[str], *, melody: bool, sound: bool = True) -> dict[str, Any]:
+    """Songs by id: metadata (and, with ``melody``, the compact melody copy) from _source; with
+    ``sound``, the sound embedding through the ``fields`` option (2,048 floats, ~40 KB of JSON a
+    song: left out unless asked). Vector fields are never in the _source of a response."""
     includes = list(META_FIELDS) + (list(MELODY_SOURCE_FIELDS) if melody else [])
-    return {
+    body: dict[str, Any] = {
         "query": {"ids": {"values": list(ids)}},
         "size": len(ids),
         "_source": {"includes": includes},
-        "fields": [F_SOUND],
         "track_total_hits": False,
     }
+    if sound:
+        body["fields"] = [F_SOUND]
+    return body
 
 
 def hash_body(content_hash: str) -> dict[str, Any]:
@@ -188,11 +188,16 @@ def paths_query(paths: Sequence[str]) -> dict[str, Any]:
     return {"terms": {F_PATH: list(paths)}}
 
 
-def file_states_page(pit_id: str, size: int, search_after: list[Any] | None, keep_alive: str = "2m") -> dict[str, Any]:
-    """One page of a point-in-time walk over all songs, in index order (``_shard_doc``)."""
+FILE_STATE_FIELDS = ("path", "song_id", "file_size", "file_mtime")
+
+
+def pit_page(pit_id: str, size: int, search_after: list[Any] | None, source: Sequence[str],
+             keep_alive: str = "2m") -> dict[str, Any]:
+    """One page of a point-in-time walk over all documents of an index, in index order
+    (``_shard_doc``), with the ``source`` fields of each."""
     body: dict[str, Any] = {
         "size": size,
-        "_source": {"includes": ["path", "song_id", "file_size", "file_mtime"]},
+        "_source": {"includes": list(source)},
         "pit": {"id": pit_id, "keep_alive": keep_alive},
         "sort": [{"_shard_doc": "asc"}],
         "track_total_hits": False,
@@ -200,16 +205,6 @@ def file_states_page(pit_id: str, size: int, search_after: list[Any] | None, kee
     if search_after is not None:
         body["search_after"] = search_after
     return body
-
-
-def parse_file_states(resp: dict[str, Any]) -> tuple[dict[str, FileState], list[Any] | None]:
-    """FileStates of one page and the sort values to continue after (None when done)."""
-    hits = (resp.get("hits") or {}).get("hits") or []
-    out = {}
-    for h in hits:
-        s = h.get("_source") or {}
-        out[s["path"]] = FileState(s.get("song_id", h["_id"]), int(s["file_size"]), float(s["file_mtime"]))
-    return out, (hits[-1].get("sort") if hits else None)
 
 
 def genres_body() -> dict[str, Any]:
@@ -249,17 +244,10 @@ def hit_ids(resp: dict[str, Any]) -> list[str]:
     return [h["_id"] for h in (resp.get("hits") or {}).get("hits") or []]
 
 
-def song_failures(failed: list[dict[str, Any]], records: dict[str, SongRecord]) -> list[StoreFailure]:
-    """StoreFailures for the songs whose ``index`` action Elasticsearch rejected (``failed`` as
-    collected by es_client.bulk_write). A delete that found nothing (404) is no failure; any other
-    failed action is logged."""
-    out = []
-    for f in failed:
-        if f["op"] == "delete" and f["status"] == 404:
-            continue
-        if f["op"] == "index" and f["id"] in records:
-            rec = records[f["id"]]
-            out.append(StoreFailure(rec.song_id, rec.meta.path, f"Elasticsearch rejected it: {f['reason']}"))
-        else:
-            log.warning("bulk %s of %s in %s failed: %s", f["op"], f["id"], f["index"], f["reason"])
-    return out
+def reindex_request(source: str, dest: str) -> dict[str, Any]:
+    """The arguments of ``POST _reindex`` that copies every song of ``source`` into ``dest``, as
+    a task (``wait_for_completion: false``: the answer is the task id at once, and the copy is
+    followed with the task API, so no HTTP timeout can make the client send it again), in
+    parallel slices, refreshing ``dest`` at the end."""
+    return {"source": {"index": source}, "dest": {"index": dest}, "slices": "auto", "refresh": True,
+            "wait_for_completion": False}

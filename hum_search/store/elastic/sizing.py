@@ -13,22 +13,25 @@ Recall: ``quantization_recall`` measures what quantization alone does to a brute
 synthetic vectors shaped like ours, with and without rescoring the oversampled candidates with the
 float vectors (what ``rescore_vector.oversample`` does). It is a model of Lucene's int8 scalar
 quantization and of BBQ's one-bit codes, run with numpy; it does not run HNSW and is no substitute
-for measuring recall on a real cluster (see docs/elasticsearch.md). ``python -m
-hum_search.store.elastic.sizing`` prints the tables used in the docs.
+for measuring recall on a real cluster (see docs/elasticsearch.md). ``hum-search es-sizing``
+prints the tables used in the docs (``--recall`` adds the quantization measurement).
+
+The vector counts come from an ``IndexSpec`` (``Collection.from_spec``): its dims and the segment
+length and hop in its melody parameters; the store layer never reads the feature code itself.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from ...features import melody
+from ...types import IndexSpec
 
 HNSW_M = 16
 SONG_S = 240.0  # a typical song: 4 minutes
-SEGMENTS_PER_SONG = (SONG_S - melody.SEGMENT_S) / melody.SEGMENT_HOP_S + 1  # 588.5 with 5 s every 0.4 s
 QUANTIZED = {"int8_hnsw": "int8", "int4_hnsw": "int4", "bbq_hnsw": "bbq",
              "int8_flat": "int8", "int4_flat": "int4", "bbq_flat": "bbq"}
 
@@ -49,13 +52,25 @@ def disk_bytes(index_type: str, dims: int) -> float:
     return 4.0 * dims + extra
 
 
+def segments_per_song(spec: IndexSpec, song_s: float = SONG_S) -> float:
+    """Melody segment vectors of a ``song_s`` song: a segment of ``segment_s`` every
+    ``segment_hop_s`` seconds (the spec's melody parameters); 588.5 for 5 s every 0.4 s of 4 min."""
+    seg_s = float(spec.melody_params["segment_s"])
+    hop_s = float(spec.melody_params["segment_hop_s"])
+    return max(0.0, (song_s - seg_s) / hop_s + 1)
+
+
 @dataclass(frozen=True)
 class Collection:
     songs: int
-    segments_per_song: float = SEGMENTS_PER_SONG
-    melody_dim: int = melody.MELODY_DIM
-    sound_dim: int = 2048
+    segments_per_song: float
+    melody_dim: int
+    sound_dim: int
     with_sound: float = 1.0  # share of songs with a sound embedding
+
+    @classmethod
+    def from_spec(cls, spec: IndexSpec, songs: int, song_s: float = SONG_S, with_sound: float = 1.0) -> "Collection":
+        return cls(songs, segments_per_song(spec, song_s), spec.melody_dim, spec.sound_dim, with_sound)
 
 
 def memory_bytes(c: Collection, melody_type: str = "hnsw", sound_type: str = "int8_hnsw") -> dict[str, float]:
@@ -153,29 +168,29 @@ def quantization_recall(kind: str, n: int, dims: int, n_queries: int = 200, k: i
     return out
 
 
-def _fmt_bytes(b: float) -> str:
+def fmt_bytes(b: float) -> str:
     for unit, div in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if b >= div:
             return f"{b / div:.1f} {unit}"
     return f"{b:.0f} B"
 
 
-def main() -> None:  # pragma: no cover - prints the docs tables
-    print("bytes per vector (memory):")
+def tables(spec: IndexSpec, out: Callable[[str], None], *, recall_tables: bool = False) -> None:
+    """The tables of docs/elasticsearch.md for the collection that ``spec`` describes."""
+    per_song = segments_per_song(spec)
+    out("bytes per vector (memory):")
     for t in ("hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"):
-        print(f"  {t:10s} melody({melody.MELODY_DIM}) {vector_bytes(t, melody.MELODY_DIM):7.0f}   "
-              f"sound(2048) {vector_bytes(t, 2048):7.0f}")
+        out(f"  {t:10s} melody({spec.melody_dim}) {vector_bytes(t, spec.melody_dim):7.0f}   "
+            f"sound({spec.sound_dim}) {vector_bytes(t, spec.sound_dim):7.0f}")
     for mel_t, snd_t in (("hnsw", "int8_hnsw"), ("int8_hnsw", "int8_hnsw"), ("int8_hnsw", "bbq_hnsw")):
-        print(f"memory, melody {mel_t} + sound {snd_t} ({SEGMENTS_PER_SONG:.0f} segments/song):")
+        out(f"memory, melody {mel_t} + sound {snd_t} ({per_song:.0f} segments/song):")
         for songs in (10_000, 1_000_000, 10_000_000):
-            m = memory_bytes(Collection(songs), mel_t, snd_t)
-            print(f"  {songs:>10,d} songs: melody {_fmt_bytes(m['melody'])}, sound {_fmt_bytes(m['sound'])}, "
-                  f"total {_fmt_bytes(m['total'])}")
+            m = memory_bytes(Collection.from_spec(spec, songs), mel_t, snd_t)
+            out(f"  {songs:>10,d} songs: melody {fmt_bytes(m['melody'])}, sound {fmt_bytes(m['sound'])}, "
+                f"total {fmt_bytes(m['total'])}")
+    if not recall_tables:
+        return
     for kind, n, dims in (("melody", 20_000, 48), ("melody", 20_000, 64), ("melody", 20_000, 96),
-                          ("sound", 5_000, 2048)):
+                          ("sound", 5_000, spec.sound_dim)):
         r = quantization_recall(kind, n, dims)
-        print(f"{kind} dims={dims} n={n}: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+        out(f"{kind} dims={dims} n={n}: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))

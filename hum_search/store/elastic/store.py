@@ -11,17 +11,23 @@ Searches are nested kNN over ``melody_segments.vector`` (one hit per song, its b
 inner hits) and plain kNN over ``sound_embedding``, with the genre filter inside the knn clause.
 The store records its IndexSpec in the mapping's ``_meta`` and refuses an index built with another.
 
-This module is thin on purpose: request bodies and response parsing are in es_query, documents in
-es_codec, the mapping in es_mapping (from mappings/*.json), client, errors and bulk in es_client.
+Writes become visible to searches with a refresh of the indices they touched: after each write
+call, or, inside ``with store.batch():`` (an indexing run), once when the block ends. Every
+refresh covers the failures index too, because ``add()`` deletes the failures of the files it
+stores there (without it ``failures()`` would still list them until the next periodic refresh).
+
+This module is thin on purpose: request bodies and response parsing are in ``query``, documents
+in ``codec``, the index bodies in ``mapping`` (from mappings/*.json), the client and its retries
+in ``client``, bulk writes in ``bulk``, errors in ``translate``, URLs and secrets in ``urls``,
+re-indexing in ``reindex``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-import time
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -42,20 +48,20 @@ from ..base import Store
 from . import codec as es_codec
 from . import mapping as es_mapping
 from . import query as es_query
-from .client import ClientOptions, bulk_write, call, check_server, make_client, safe_url
+from .bulk import bulk_write, song_failures
+from .client import ClientOptions, body_of, call, check_server, make_client
+from .reindex import ReindexResult, Target, reindex
+from .translate import es_type, short, status
+from .urls import parse_es_url, safe_url
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
 GET_CHUNK = 200
 
+ALREADY_EXISTS = "resource_already_exists_exception"
 
-@dataclass
-class ReindexResult:
-    old_index: str
-    new_index: str
-    documents: int
-    deleted_old: bool
+__all__ = ["ElasticsearchStore", "ReindexResult"]
 
 
 class ElasticsearchStore(Store):
@@ -68,12 +74,14 @@ class ElasticsearchStore(Store):
         the cluster ``location`` (an http(s) URL). ``spec=None`` adopts the stored spec (admin
         commands such as reindex); otherwise a stored spec that differs raises StoreFormatError."""
         self.settings = settings or Settings.from_env()
-        self.url = location.rstrip("/")
+        self.url = parse_es_url(location)  # one line naming what is wrong, before the client sees it
         self.alias = self.settings.es_index
         self.failures_index = es_mapping.failures_index_name(self.alias)
         self.location = f"{safe_url(self.url)} (index {self.alias})"
         self.options = options or ClientOptions()
         self.candidates_factor = candidates_factor
+        self._batch_depth = 0
+        self._to_refresh: set[str] = set()
         self.client = client if client is not None else make_client(self.url, self.settings, self.options)
         self.server_version = check_server(self.client, self.url)
         index = self._resolve_alias()
@@ -108,7 +116,7 @@ class ElasticsearchStore(Store):
         c = self.client
         if self._call(f"look up alias {self.alias}", c.indices.exists_alias, name=self.alias):
             resp = self._call(f"look up alias {self.alias}", c.indices.get_alias, name=self.alias)
-            indices = sorted(resp.body if hasattr(resp, "body") else resp)
+            indices = sorted(body_of(resp))
             if len(indices) != 1:
                 raise StoreError(
                     f"the alias {self.alias} at {safe_url(self.url)} points to {len(indices)} indices ({', '.join(indices)})",
@@ -123,17 +131,32 @@ class ElasticsearchStore(Store):
         return None
 
     def _mapping(self, index: str) -> dict[str, Any]:
-        resp = self._call(f"read the mapping of {index}", self.client.indices.get_mapping, index=index)
-        body = resp.body if hasattr(resp, "body") else resp
+        body = body_of(self._call(f"read the mapping of {index}", self.client.indices.get_mapping, index=index))
         return (body.get(index) or next(iter(body.values()), {})).get("mappings", {})
 
     def _create(self, spec: IndexSpec) -> str:
+        """Create the first concrete index with the alias. Another process creating it at the same
+        moment makes this one fail with resource_already_exists_exception: then the index is
+        there, and is opened (and its spec checked) like any existing one."""
         index = es_mapping.concrete_name(self.alias, 1)
         body = es_mapping.songs_index_body(spec)
         body["aliases"] = {self.alias: {"is_write_index": True}}
         log.info("creating index %s with alias %s", index, self.alias)
-        self._call(f"create index {index}", self.client.indices.create, index=index, **body)
-        return index
+        try:
+            self._call(f"create index {index}", self.client.indices.create, index=index, **body)
+            return index
+        except StoreError as e:
+            if es_type(e) != ALREADY_EXISTS:
+                raise
+        log.info("index %s was created by another process meanwhile; opening it", index)
+        existing = self._resolve_alias()
+        if existing is None:
+            raise StoreFormatError(
+                f"the index {index} at {safe_url(self.url)} exists, but the alias {self.alias} does not point to it",
+                f"point the alias at it (POST _aliases with an add action for {index}), or delete {index}",
+            )
+        es_mapping.check_index(self._mapping(existing), spec, self.location)
+        return existing
 
     def _ensure_failures_index(self) -> None:
         c = self.client
@@ -142,7 +165,7 @@ class ElasticsearchStore(Store):
             try:
                 self._call("create the failures index", c.indices.create, index=self.failures_index, **body)
             except StoreError as e:  # created concurrently by another process
-                if "resource_already_exists" not in str(e):
+                if es_type(e) != ALREADY_EXISTS:
                     raise
 
     def close(self) -> None:
@@ -158,7 +181,7 @@ class ElasticsearchStore(Store):
         by_path: dict[str, str] = {}
         for rec in records:
             try:
-                doc = es_codec.to_doc(rec, self.spec.melody_dim, self.spec.sound_dim)
+                doc = es_codec.to_doc(rec, self.spec)
             except (ValueError, TypeError) as e:
                 failures.append(StoreFailure(rec.song_id, rec.meta.path, f"invalid features: {e}"))
                 continue
@@ -180,8 +203,8 @@ class ElasticsearchStore(Store):
                 yield {"_op_type": "delete", "_index": self.failures_index, "_id": _failure_id(rec.meta.path)}
 
         result = bulk_write(self.client, actions(), self.url, self.options)
-        failures.extend(es_query.song_failures(result.failed, {sid: rec for sid, (rec, _) in docs.items()}))
-        self._refresh()
+        failures.extend(song_failures(result.failed, {sid: rec for sid, (rec, _) in docs.items()}))
+        self._written(self.alias, self.failures_index)
         return failures
 
     def _other_songs_at_paths(self, path_to_id: dict[str, str]) -> list[str]:
@@ -203,7 +226,7 @@ class ElasticsearchStore(Store):
                                             track_total_hits=False))
         if ids:
             self._delete_ids(ids)
-            self._refresh()
+            self._written(self.alias)
         return ids
 
     def update_location(self, song_id: str, path: str, file_size: int, file_mtime: float) -> None:
@@ -213,17 +236,15 @@ class ElasticsearchStore(Store):
         if others:
             self._delete_ids(others)
         # a partial update: Elasticsearch (>= 9.2) re-creates the excluded vectors from the index
-        from elasticsearch import NotFoundError
-
         try:
             self._call(f"update the location of {song_id}", self.client.update, index=self.alias, id=song_id,
                        doc={"path": path, "file_size": int(file_size), "file_mtime": float(file_mtime)})
         except StoreError as e:  # like the embedded store, moving an unknown song changes nothing
-            if not isinstance(e.__context__, NotFoundError) and "document_missing" not in str(e):
+            if status(e) != 404:
                 raise
             log.info("update_location: no song %s", song_id)
         self.clear_failures([path])
-        self._refresh()
+        self._written(self.alias)
 
     def _delete_ids(self, ids: Sequence[str]) -> None:
         result = bulk_write(self.client, ({"_op_type": "delete", "_index": self.alias, "_id": i} for i in ids),
@@ -233,8 +254,37 @@ class ElasticsearchStore(Store):
             raise StoreError(f"Elasticsearch could not delete {len(bad)} songs ({bad[0]['reason']})",
                              "retry; see the Elasticsearch log if it persists")
 
-    def _refresh(self) -> None:
-        self._call("refresh the index", self.client.indices.refresh, index=self.alias)
+    # --- visibility of writes ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes inside the block are refreshed once, when it ends (see the module docstring)."""
+        self._batch_depth += 1
+        try:
+            yield
+        except BaseException:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                try:
+                    self._refresh_pending()
+                except StoreError as e:  # the error on its way out says more than this one
+                    log.warning("could not refresh after the interrupted writes: %s", e)
+            raise
+        self._batch_depth -= 1
+        if self._batch_depth == 0:
+            self._refresh_pending()
+
+    def _written(self, *indices: str) -> None:
+        """Writes went to ``indices``: refresh them now, or at the end of the batch."""
+        self._to_refresh.update(indices)
+        if self._batch_depth == 0:
+            self._refresh_pending()
+
+    def _refresh_pending(self) -> None:
+        if not self._to_refresh:
+            return
+        indices, self._to_refresh = sorted(self._to_refresh), set()
+        self._call(f"refresh {', '.join(indices)}", self.client.indices.refresh, index=indices,
+                   ignore_unavailable=True)
 
     # --- failures --------------------------------------------------------------------------------------
     def record_failures(self, failures: Sequence[tuple[str, str]]) -> None:
@@ -247,8 +297,7 @@ class ElasticsearchStore(Store):
              "_source": {"path": p, "reason": r, "failed_at": now}} for p, r in failures), self.url, self.options)
         for f in result.failed:
             log.warning("could not record the failure of %s: %s", f["id"], f["reason"])
-        self._call("refresh the failures index", self.client.indices.refresh, index=self.failures_index,
-                   ignore_unavailable=True)
+        self._written(self.failures_index)
 
     def clear_failures(self, paths: Sequence[str]) -> None:
         if not paths:
@@ -258,8 +307,7 @@ class ElasticsearchStore(Store):
         for f in result.failed:
             if f["status"] != 404:
                 log.warning("could not clear the failure of %s: %s", f["id"], f["reason"])
-        self._call("refresh the failures index", self.client.indices.refresh, index=self.failures_index,
-                   ignore_unavailable=True)
+        self._written(self.failures_index)
 
     def failures(self) -> list[tuple[str, str, str]]:
         """(path, reason, failed_at) of the files that failed to index, by path."""
@@ -270,8 +318,7 @@ class ElasticsearchStore(Store):
 
     # --- reads ---------------------------------------------------------------------------------------
     def _search(self, action: str, **body: Any) -> dict[str, Any]:
-        resp = self._call(action, self.client.search, index=self.alias, **body)
-        return resp.body if hasattr(resp, "body") else resp
+        return body_of(self._call(action, self.client.search, index=self.alias, **body))
 
     def _walk(self, index: str, source: list[str], *, missing_ok: bool = False) -> Iterator[dict[str, Any]]:
         """All documents of an index (their _source fields), with a point in time and search_after."""
@@ -279,17 +326,15 @@ class ElasticsearchStore(Store):
         try:
             pit = self._call(f"open a point in time on {index}", c.open_point_in_time, index=index, keep_alive="2m")
         except StoreError as e:
-            if missing_ok and "index_not_found" in str(e):
+            if missing_ok and es_type(e) == "index_not_found_exception":
                 return
             raise
-        pit_id = (pit.body if hasattr(pit, "body") else pit)["id"]
+        pit_id = body_of(pit)["id"]
         after = None
         try:
             while True:
-                body = es_query.file_states_page(pit_id, PAGE_SIZE, after)
-                body["_source"] = {"includes": source}
-                resp = self._call(f"read {index}", c.search, **body)
-                resp = resp.body if hasattr(resp, "body") else resp
+                body = es_query.pit_page(pit_id, PAGE_SIZE, after, source)
+                resp = body_of(self._call(f"read {index}", c.search, **body))
                 pit_id = resp.get("pit_id", pit_id)
                 hits = resp["hits"]["hits"]
                 for h in hits:
@@ -305,7 +350,7 @@ class ElasticsearchStore(Store):
 
     def file_states(self) -> dict[str, FileState]:
         out = {}
-        for src in self._walk(self.alias, ["path", "song_id", "file_size", "file_mtime"]):
+        for src in self._walk(self.alias, es_query.FILE_STATE_FIELDS):
             out[src["path"]] = FileState(src.get("song_id", src["_id"]), int(src["file_size"]), float(src["file_mtime"]))
         return out
 
@@ -314,11 +359,11 @@ class ElasticsearchStore(Store):
         hits = resp["hits"]["hits"]
         return es_codec.meta_from_source(hits[0]["_source"]) if hits else None
 
-    def get(self, song_ids: Sequence[str], *, melody: bool = True) -> dict[str, SongRecord]:
+    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True) -> dict[str, SongRecord]:
         ids = list(dict.fromkeys(song_ids))
         found: dict[str, SongRecord] = {}
         for i in range(0, len(ids), GET_CHUNK):
-            resp = self._search("read songs", **es_query.get_body(ids[i:i + GET_CHUNK], melody=melody))
+            resp = self._search("read songs", **es_query.get_body(ids[i:i + GET_CHUNK], melody=melody, sound=sound))
             for h in resp["hits"]["hits"]:
                 rec = es_codec.record_from_hit(h, self.spec.melody_dim, self.spec.sound_dim, melody=melody)
                 found[rec.song_id] = rec
@@ -353,19 +398,17 @@ class ElasticsearchStore(Store):
         return es_query.parse_genres(self._search("count genres", **es_query.genres_body()))
 
     def count(self) -> int:
-        resp = self._call("count songs", self.client.count, index=self.alias)
-        return int((resp.body if hasattr(resp, "body") else resp)["count"])
+        return self._count_index(self.alias)
 
     def stats(self) -> StoreStats:
         s = es_query.parse_stats(self._search("read statistics", **es_query.stats_body()))
         n_fail = 0
         if self._call("look up the failures index", self.client.indices.exists, index=self.failures_index):
-            resp = self._call("count failures", self.client.count, index=self.failures_index)
-            n_fail = int((resp.body if hasattr(resp, "body") else resp)["count"])
+            n_fail = self._count_index(self.failures_index)
         size = None
         try:
-            st = self._call("read index statistics", self.client.indices.stats, index=self.index, metric="store")
-            st = st.body if hasattr(st, "body") else st
+            st = body_of(self._call("read index statistics", self.client.indices.stats, index=self.index,
+                                    metric="store"))
             size = int(st["_all"]["primaries"]["store"]["size_in_bytes"])
         except (StoreError, KeyError, TypeError):
             pass
@@ -376,47 +419,15 @@ class ElasticsearchStore(Store):
                                  "primary_store_bytes": size})
 
     # --- administration --------------------------------------------------------------------------------
-    def reindex(self, *, delete_old: bool = False, timeout_s: float = 3600) -> ReindexResult:
-        """Copy every song into a new concrete index built from the current mapping files, then
-        swap the alias to it in one atomic _aliases call. Searches keep using the old index until
-        the swap; stop indexing while this runs (writes to the old index after the copy started
-        would be lost)."""
-        c = self.client
-        old = self.index
-        new = es_mapping.next_concrete_name(self.alias, old)
-        while self._call(f"look up index {new}", c.indices.exists, index=new):
-            new = es_mapping.next_concrete_name(self.alias, new)
-        body = es_mapping.songs_index_body(self.spec)
-        self._call(f"create index {new}", c.indices.create, index=new, **body)
-        t0 = time.monotonic()
-        resp = self._call(f"copy {old} into {new}", c.options(request_timeout=timeout_s).reindex,
-                          source={"index": old}, dest={"index": new}, wait_for_completion=True, refresh=True,
-                          slices="auto")
-        resp = resp.body if hasattr(resp, "body") else resp
-        if resp.get("failures"):
-            first = resp["failures"][0]
-            raise StoreError(f"re-indexing {old} into {new} failed for {len(resp['failures'])} songs "
-                             f"({first.get('cause', first)})",
-                             f"fix the cause, delete {new} and run hum-search reindex again; {self.alias} still "
-                             f"points to {old}")
-        n_old = self._count_index(old)
-        n_new = self._count_index(new)
-        if n_old != n_new:
-            raise StoreError(f"{new} has {n_new} songs after re-indexing, {old} has {n_old}",
-                             f"stop indexing while re-indexing; delete {new} and run hum-search reindex again")
-        self._call(f"move the alias {self.alias} to {new}", c.indices.update_aliases, actions=[
-            {"remove": {"index": old, "alias": self.alias}},
-            {"add": {"index": new, "alias": self.alias, "is_write_index": True}},
-        ])
-        log.info("re-indexed %d songs from %s into %s in %.1f s", n_new, old, new, time.monotonic() - t0)
-        self.index = new
-        if delete_old:
-            self._call(f"delete {old}", c.indices.delete, index=old)
-        return ReindexResult(old, new, n_new, delete_old)
+    def reindex(self, *, delete_old: bool = False, timeout_s: float | None = None) -> ReindexResult:
+        """Rebuild the index from the current mapping files and move the alias (see ``reindex``)."""
+        target = Target(self.client, self.url, self.alias, self.index, self.spec, self.options)
+        result = reindex(target, delete_old=delete_old, timeout_s=timeout_s)
+        self.index = result.new_index
+        return result
 
     def _count_index(self, index: str) -> int:
-        resp = self._call(f"count {index}", self.client.count, index=index)
-        return int((resp.body if hasattr(resp, "body") else resp)["count"])
+        return int(body_of(self._call(f"count {index}", self.client.count, index=index))["count"])
 
     def drop(self) -> list[str]:
         """Delete every index of this store (songs indices behind the alias, failures index).
@@ -424,8 +435,7 @@ class ElasticsearchStore(Store):
         c = self.client
         names = []
         if self._call("look up the alias", c.indices.exists_alias, name=self.alias):
-            resp = self._call("look up the alias", c.indices.get_alias, name=self.alias)
-            names.extend(resp.body if hasattr(resp, "body") else resp)
+            names.extend(body_of(self._call("look up the alias", c.indices.get_alias, name=self.alias)))
         if self._call("look up the failures index", c.indices.exists, index=self.failures_index):
             names.append(self.failures_index)
         for name in names:
@@ -445,5 +455,5 @@ def _search_error(url: str, r: dict[str, Any]) -> StoreError:
         reason = f"{root.get('type', 'error')}: {root.get('reason', '')}"
     else:
         reason = str(err)
-    return StoreError(f"Elasticsearch at {safe_url(url)} failed a search ({r.get('status', '?')}, {reason})"
-                      .replace("\n", " "), "see the Elasticsearch log (docker compose logs elasticsearch)")
+    return StoreError(f"Elasticsearch at {safe_url(url)} failed a search ({r.get('status', '?')}, {short(reason)})",
+                      "see the Elasticsearch log (docker compose logs elasticsearch)")
