@@ -53,10 +53,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from ..config import DEVICE_CHOICES, Settings
 from ..errors import (
     ChecksumError,
     DeviceError,
@@ -64,9 +65,6 @@ from ..errors import (
     ModelUnavailableError,
     SilentAudioError,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +121,10 @@ DOWNLOAD_TIMEOUT_S = 60  # per socket operation, not for the whole file
 NO_CHECKPOINT_CAUSE = "sound search unavailable: no PANNs checkpoint"
 NO_CHECKPOINT_FIX = "set HUM_SEARCH_PANNS_CHECKPOINT or run hum-search download-models"
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")  # "cuda:N" picks a GPU
 
 
 def _settings(settings: "Settings | None") -> "Settings":
-    if settings is not None:
-        return settings
-    from ..config import Settings
-
-    return Settings.from_env()
+    return settings if settings is not None else Settings.from_env()
 
 
 def cached_checkpoint_path(settings: "Settings | None" = None, file: ModelFile = CNN14_FILE) -> Path:

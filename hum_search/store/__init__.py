@@ -15,6 +15,8 @@ from ..types import (
     StoreStats,
 )
 from .base import Store
+from .elastic.store import ElasticsearchStore
+from .embedded import EmbeddedStore
 
 __all__ = [
     "FileState", "IndexSpec", "MelodyFeatures", "SegmentHit", "SongHit", "SongMeta", "SongRecord", "Store",
@@ -29,9 +31,5 @@ def open_store(location: str | None, spec: IndexSpec, *, create: bool = False,
     settings = settings or Settings.from_env()
     location = location or settings.store
     if is_es_url(location):
-        from .elastic.store import ElasticsearchStore
-
         return ElasticsearchStore(location, spec, create=create, settings=settings)
-    from .embedded import EmbeddedStore
-
     return EmbeddedStore(location, spec, create=create)
