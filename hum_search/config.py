@@ -30,6 +30,7 @@ Secrets (passwords, API keys, a URL's user:password) are never echoed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import time
@@ -134,36 +135,71 @@ def check_es_index(name: str, value: str) -> str:
 def check_http_url(name: str, value: str, example: str = "http://localhost:9200") -> str:
     """A strict http(s)://host[:port][/path] URL; the message says what is wrong with a bad one and
     never shows its user:password."""
-    problem = url_problem(value)
+    problem = url_problem(value, example)
     if problem is None:
         return value.strip()
-    raise _bad(name, value, f"not a usable URL: {problem}", f"an http(s)://host:port URL (e.g. {example})")
+    what, fix = problem
+    raise ConfigError(f"{name}={_shown(value)} {what}", fix)
 
 
-def url_problem(url: str) -> str | None:
-    """What is wrong with an http(s) URL, in a few words, or None. Never quotes the credentials."""
-    url = url.strip()
-    if any(c.isspace() or ord(c) < 32 for c in url):
-        return "it contains a space or a control character"
-    if "#" in url:
-        return "it contains '#'; write a '#' in a password as %23"
+# --- URLs: one strict parser for every http(s) URL (Elasticsearch, Kibana) ---------------------------
+# Checked here, before any client sees a URL, because the clients' own errors for a bad URL are
+# tracebacks whose text holds the whole URL, password included. The answer names what is wrong.
+CREDENTIALS_FIX = ("or leave the credentials out of the URL and set HUM_SEARCH_ES_USER and "
+                   "HUM_SEARCH_ES_PASSWORD (or HUM_SEARCH_ES_API_KEY)")
+_SCHEME = re.compile(r"^(https?)://", re.IGNORECASE)
+_HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._~-]*[A-Za-z0-9])?$")
+
+
+def url_problem(url: str, example: str = "http://localhost:9200") -> tuple[str, str] | None:
+    """(what is wrong, the fix) for an http(s) URL, or None when it is usable. ``what`` reads after
+    the URL ("has no host name"); neither part quotes the credentials."""
+    text = (url or "").strip()
+    if not _SCHEME.match(text):
+        return "does not start with http:// or https://", f"give the URL of the server, for example {example}"
+    if re.search(r"\s", text):
+        return "contains a space", f"remove it; a space in a password is written %20, {CREDENTIALS_FIX}"
+    for char, code in (("#", "%23"), ("?", "%3F")):
+        if char in text:
+            return (f"contains '{char}', which ends the address part of a URL",
+                    f"write a '{char}' in a user name or password as {code}, {CREDENTIALS_FIX}")
+    netloc = text[_SCHEME.match(text).end():].split("/", 1)[0]
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "the host is not a valid address; an IPv6 address goes in [brackets]"
-    if parts.scheme not in ("http", "https"):
-        return "it must start with http:// or https://"
-    if parts.query:
-        return "it has a ?query part"
-    if not parts.hostname:
-        return "it names no host"
-    try:
-        port = parts.port
-    except ValueError:
-        return "the port must be a number from 1 to 65535"
-    if port == 0:
-        return "the port must be a number from 1 to 65535"
+        host = urlsplit(text).hostname
+    except ValueError as e:  # e.g. "Invalid IPv6 URL" for http://[::1
+        if "[" in netloc and "]" not in netloc:
+            return "has an unclosed '['", "close it: an IPv6 host is written http://[::1]:9200"
+        if "[" in netloc:
+            return ("has a host in brackets that is not an IPv6 address",
+                    "correct the URL: an IPv6 host is written http://[::1]:9200")
+        return f"cannot be parsed ({one_line(redact_url(str(e)))})", f"correct the URL, for example {example}"
+    return _host_problem(netloc.rpartition("@")[2], host, example) or _port_problem(netloc.rpartition("@")[2], example)
+
+
+def _host_problem(hostport: str, host: str | None, example: str) -> tuple[str, str] | None:
+    if not host:
+        return "has no host name", f"give the whole URL, for example {example}"
+    if hostport.startswith("["):
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return (f"has [{host}] as its host, which is not an IPv6 address",
+                    "write an IPv6 host in brackets, for example http://[::1]:9200")
+    elif not _HOST_NAME.match(host):
+        return (f"has {host!r} as its host name, which holds characters a host name cannot",
+                f"use a host name (letters, digits, '-' and '.') or an IP address, for example {example}")
     return None
+
+
+def _port_problem(hostport: str, example: str) -> tuple[str, str] | None:
+    after_host = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+    if ":" not in after_host:
+        return None  # no port: the client's default for the scheme
+    port = after_host.rpartition(":")[2]
+    if port.isdigit() and 1 <= int(port) <= 65535:
+        return None
+    what = f"has the port {port!r}, which is not a number from 1 to 65535" if port else "has a ':' but no port"
+    return what, f"give the port the server listens on, for example {example}"
 
 
 # --- settings -----------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import re
 
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)\S*@")  # to the last @ of the word: a password may hold '@'
 _HIDDEN = "***"
+_SCHEME = re.compile(r"^(https?)://", re.IGNORECASE)
+_AUTH_VALUE = re.compile(r"\b(ApiKey|Basic|Bearer)\s+[A-Za-z0-9+/=._~-]{4,}", re.IGNORECASE)  # header values
 REPORT_FIX = "run again with HUM_SEARCH_LOG_LEVEL=DEBUG and report the log"  # for what nobody foresaw
 
 
@@ -34,13 +36,26 @@ def redact_url(text: str) -> str:
 
 
 def redact(text: object, secrets: "list[str] | tuple[str, ...]" = ()) -> str:
-    """``text`` with URL credentials and each of the known ``secrets`` (longest first) replaced by
-    ``***``: for every message and log line that reaches a person."""
-    out = redact_url(str(text))
+    """``text`` with URL credentials, Authorization header values (``ApiKey …``, ``Basic …``) and
+    each of the known ``secrets`` (longest first) replaced by ``***``: for every message and log line
+    that reaches a person."""
+    out = _AUTH_VALUE.sub(lambda m: f"{m.group(1)} {_HIDDEN}", redact_url(str(text)))
     for secret in sorted(secrets, key=len, reverse=True):
         if secret:
             out = out.replace(secret, _HIDDEN)
     return out
+
+
+def safe_url(url: str) -> str:
+    """A URL for messages and display: without user:password (however malformed the URL), without a
+    ?query or #fragment (where a mistyped password character would leave the rest of it) and
+    without a trailing slash. Never raises."""
+    url = url.strip()
+    m = _SCHEME.match(url)
+    if m and "@" in url[m.end():]:
+        url = url[: m.end()] + url.rsplit("@", 1)[1]
+    url = url.split("#", 1)[0].split("?", 1)[0]
+    return one_line(redact(url)).rstrip("/")
 
 
 # --- settings and arguments -------------------------------------------------------------------------

@@ -619,7 +619,7 @@ def test_formatting_helpers():
     assert fmt.plain("![x](http://example.invalid/a.png)") == (r"\!\[x\]\(http\:" + fmt.WORD_JOINER
                                                                + r"\/\/example\.invalid\/a\.png\)")
     assert fmt.html_text("<b>&") == "&#60;b&#62;&#38;"
-    assert fmt.redact("at http://elastic:pa#ss@127.0.0.1:9 failed") == "at http://127.0.0.1:9 failed"
+    assert fmt.redact("at http://elastic:pa#ss@127.0.0.1:9 failed") == "at http://***@127.0.0.1:9 failed"
 
 
 def test_warm_up_makes_the_first_query_fast(catalogue):

@@ -25,11 +25,10 @@ import os
 import re
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from ..config import Settings, is_es_url
-from ..errors import one_line
+from ..errors import one_line, redact, safe_url
 from ..search.results import mmss, score_label
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +41,6 @@ MAX_MESSAGE_CHARS = 400  # a message longer than this is cut (a bug's text can b
 _PUNCTUATION = frozenset(string.punctuation)  # CommonMark: any ASCII punctuation may be escaped
 WORD_JOINER = "\u2060"  # invisible, zero width; breaks autolink and shortcode patterns (see above)
 _DEFUSE = re.compile(r"[:@]|(?i:www)(?=\.)")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]*@")  # scheme://user:password@
 
 
 # --- escapes ------------------------------------------------------------------------------------------
@@ -57,20 +55,11 @@ def html_text(text: object) -> str:
     return "".join(f"&#{ord(c)};" if c in _PUNCTUATION else c for c in one_line(text))
 
 
-def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` on one line without ``user:password@`` in URLs and without the given secrets."""
-    out = _USERINFO.sub(r"\1", one_line(text))
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            out = out.replace(secret, "***")
-    return out
-
-
 def message(text: object, settings: Settings | None = None) -> str:
     """A one-line message for the page or the log: redacted (URL credentials, the configured
     Elasticsearch password and API key) and cut to MAX_MESSAGE_CHARS. Still to be escaped."""
     secrets = (settings.es_password, settings.es_api_key) if settings is not None else ()
-    out = redact(text, secrets)
+    out = one_line(redact(text, [s for s in secrets if s]))
     return out if len(out) <= MAX_MESSAGE_CHARS else out[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
@@ -134,20 +123,6 @@ def sound_off_words(reason: object | None) -> str:
 
 
 # --- the backend ------------------------------------------------------------------------------------
-def safe_url(url: str) -> str:
-    """A URL without user name, password, query or fragment, for display. Never raises: a URL that
-    does not parse (a bad port, an unclosed bracket) is shown redacted as it was given."""
-    bare = redact(url)
-    try:
-        parts = urlsplit(bare)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        return bare.split("#")[0].split("?")[0]
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
 def store_location(settings: Settings) -> str:
     """The store as the page and the terminal command name it (an ES URL without credentials)."""
     if is_es_url(settings.store):

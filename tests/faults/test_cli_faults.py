@@ -155,7 +155,7 @@ ROWS = [
         env={"HUM_SEARCH_DEVICE": "banana"}, defect=True),
     Row("env-kibana-url-hash-in-password", ("stats", "--store", "{store}"), words=("HUM_SEARCH_KIBANA_URL", "%23"),
         env={"HUM_SEARCH_KIBANA_URL": f"http://elastic:{FAKE_PASSWORD}#x@localhost:5601"}, defect=True),
-    Row("env-kibana-url-ipv6", ("stats", "--store", "{store}"), words=("HUM_SEARCH_KIBANA_URL", "[brackets]"),
+    Row("env-kibana-url-ipv6", ("stats", "--store", "{store}"), words=("HUM_SEARCH_KIBANA_URL", "unclosed"),
         env={"HUM_SEARCH_KIBANA_URL": "http://[::1"}, defect=True),
     Row("env-kibana-url-no-scheme", ("stats", "--store", "{store}"), words=("HUM_SEARCH_KIBANA_URL", "http://"),
         env={"HUM_SEARCH_KIBANA_URL": "localhost:5601"}, defect=True),
