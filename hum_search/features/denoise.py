@@ -32,6 +32,8 @@ FLOOR_SMOOTH_FRAMES = 8  # frames (80 ms) of power averaged before the quantile
 FLOOR_DILATE_BINS = 1  # frequency bins on each side over which the floor is dilated
 OVER_SUBTRACT = 2.0  # multiple of the floor power removed from every frame
 BAND_HZ = (60.0, 5000.0)  # where the voice's partials (and a whistle) are looked for
+MIN_KEPT = 0.1  # when less than this share of the band's power would be left, the recording is one
+# steady sound (a single held note, as in a tuning test): it is the voice, and nothing is removed
 
 
 @dataclass
@@ -53,6 +55,8 @@ def remove_stationary(power: np.ndarray, bin_hz: float) -> Cleaned:
     floor = maximum_filter1d(floor, 2 * FLOOR_DILATE_BINS + 1)
     cleaned = np.maximum(power - np.float32(OVER_SUBTRACT) * floor[None, :].astype(np.float32), 0.0)
     lo, hi = (int(round(f / bin_hz)) for f in BAND_HZ)
+    if np.sum(cleaned[:, lo:hi]) < MIN_KEPT * np.sum(power[:, lo:hi]):
+        return Cleaned(power.astype(np.float32), np.full(len(power), 99.0, np.float32), np.zeros_like(floor))
     band_floor = float(np.sum(floor[lo:hi])) + 1e-12
     snr = 10 * np.log10(np.sum(cleaned[:, lo:hi], axis=1) / band_floor + 1e-6)
     return Cleaned(cleaned.astype(np.float32), snr.astype(np.float32), floor.astype(np.float32))

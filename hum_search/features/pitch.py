@@ -66,7 +66,8 @@ class HumParams(TrackerParams):
     IndexSpec, stay as they are)."""
 
     denoise: bool = True  # remove the stationary floor and steady partials first (denoise.py)
-    min_frame_snr_db: float = -3.0  # frames whose cleaned power is under this SNR are unvoiced
+    min_frame_snr_db: float = 0.0  # frames whose cleaned power is under this SNR are unvoiced (at -3 dB
+    # the residue of pink and brown noise, 10% of frames, made melodies out of noise)
 
 
 HUM = HumParams(fmin_hz=65.0, fmax_hz=4000.0, fix_harmonic_jumps=True, min_peakiness=2.3)
