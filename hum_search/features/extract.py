@@ -65,6 +65,22 @@ class QueryAnalysis:
     voiced_s: float
     audio_32k: np.ndarray | None = None  # kept for the sound channel
     timing_ms: dict[str, float] = field(default_factory=dict)
+    snr_db: float | None = None  # how far the voice stands above the steady background (pitch.track_hum)
+    hint: str | None = None  # what the person could do for a better query (quality_hint), for front ends
+
+
+LOW_SNR_DB = 10.0  # under this estimated SNR a query's match is often wrong or unconfident (wide profile)
+SHORT_HUM_S = 5.0  # voiced seconds under which the hint asks for a longer hum
+
+
+def quality_hint(voiced_s: float, snr_db: float | None) -> str | None:
+    """A one-line suggestion when the recording is what limits the search, else None."""
+    tips = []
+    if snr_db is not None and snr_db < LOW_SNR_DB:
+        tips.append("less background noise: move closer to the microphone or away from the noise")
+    if voiced_s < SHORT_HUM_S:
+        tips.append(f"hum longer (about 10 s; {voiced_s:.0f} s of humming was heard)")
+    return "; ".join(tips) or None
 
 
 def analyze_sound_query(source: AudioSource) -> QueryAnalysis:
@@ -90,7 +106,8 @@ def analyze_query(source: AudioSource, *, keep_audio_for_sound: bool = False, me
     y = resample(audio.samples, audio.sr, pitch.SAMPLE_RATE)
     y32 = resample(audio.samples, audio.sr, SOUND_SAMPLE_RATE) if keep_audio_for_sound else None
     t1 = time.perf_counter()
-    contour = melody.contour_from_f0(pitch.track(y, pitch.HUM))
+    hum = pitch.track_hum(y, pitch.HUM)
+    contour = melody.contour_from_f0(hum.f0)
     trimmed, first = melody.trim(contour)
     voiced = melody.voiced_seconds(trimmed)
     if melody_required and voiced < melody.MIN_VOICED_S:
@@ -102,4 +119,5 @@ def analyze_query(source: AudioSource, *, keep_audio_for_sound: bool = False, me
     t2 = time.perf_counter()
     return QueryAnalysis(duration_s=audio.duration_s, contour=trimmed, contour_offset_s=first / melody.CONTOUR_FPS,
                          windows=windows, voiced_s=voiced, audio_32k=y32,
-                         timing_ms={"decode": 1e3 * (t1 - t0), "features": 1e3 * (t2 - t1)})
+                         timing_ms={"decode": 1e3 * (t1 - t0), "features": 1e3 * (t2 - t1)},
+                         snr_db=hum.snr_db, hint=quality_hint(voiced, hum.snr_db))

@@ -26,6 +26,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
+from . import denoise
+
 SAMPLE_RATE = 16_000  # Hz, everything is tracked at this rate
 HOP = 160  # samples: 10 ms frames
 FRAME_RATE = SAMPLE_RATE / HOP  # 100 frames per second
@@ -58,7 +60,17 @@ class TrackerParams:
     min_steady_frames: int = 12
 
 
-HUM = TrackerParams(fmin_hz=65.0, fmax_hz=1100.0, fix_harmonic_jumps=True, min_peakiness=2.3)
+@dataclass(frozen=True)
+class HumParams(TrackerParams):
+    """The query side's extra steps (a subclass, so that SONG's fields, recorded in every store's
+    IndexSpec, stay as they are)."""
+
+    denoise: bool = True  # remove the stationary floor and steady partials first (denoise.py)
+    min_frame_snr_db: float = 0.0  # frames whose cleaned power is under this SNR are unvoiced (at -3 dB
+    # the residue of pink and brown noise, 10% of frames, made melodies out of noise)
+
+
+HUM = HumParams(fmin_hz=65.0, fmax_hz=4000.0, fix_harmonic_jumps=True, min_peakiness=2.3)
 SONG = TrackerParams(fmin_hz=100.0, fmax_hz=2000.0, harmonic_decay=0.5, height=0.35)
 
 
@@ -103,6 +115,16 @@ def _frames(y: np.ndarray):
         yield np.sqrt(spec), level_db
 
 
+def _clean_frames(chunks) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """The whole recording's frames (a query: at most a minute) with the stationary part removed
+    (denoise.py), compressed like _frames' (magnitude ** 0.5), in one chunk; and the per-frame SNR."""
+    parts = list(chunks)
+    mag = np.square(np.concatenate([p[0] for p in parts]))  # |X|
+    level_db = np.concatenate([p[1] for p in parts])
+    cleaned = denoise.remove_stationary(np.square(mag), SAMPLE_RATE / N_FFT)
+    return [(np.sqrt(np.sqrt(cleaned.power)).astype(np.float32), level_db)], cleaned.frame_snr_db
+
+
 def salience(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray]:
     """Harmonic-sum salience (n_frames, n_bins) and frame level in dB, for 16 kHz mono ``y``."""
     grid = _grid(params)
@@ -112,10 +134,36 @@ def salience(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarr
 
 def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
     """f0 track in MIDI pitch (float, NaN where unvoiced) at FRAME_RATE, for 16 kHz mono ``y``."""
+    return _track(y, params)[0]
+
+
+MAX_SNR_DB = 40.0  # estimates above this (a clean recording: no floor to speak of) are reported as this
+
+
+@dataclass
+class HumTrack:
+    f0: np.ndarray  # as track()
+    snr_db: float | None  # median estimated SNR over the voiced frames (None: no voiced frame or no denoising)
+
+
+def track_hum(y: np.ndarray, params: TrackerParams = HUM) -> HumTrack:
+    """track(), plus how far the voice stands above the stationary background (denoise.py)."""
+    f0, frame_snr = _track(y, params)
+    voiced = ~np.isnan(f0)
+    if frame_snr is None or not voiced.any():
+        return HumTrack(f0, None)
+    return HumTrack(f0, float(min(np.median(frame_snr[voiced]), MAX_SNR_DB)))
+
+
+def _track(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray | None]:
     grid = _grid(params)
     k = min(N_CANDIDATES, len(grid.f0_hz))
     cand_sal, cand_pitch, levels, peakiness, kept = [], [], [], [], []
-    for spec, level_db in _frames(y):
+    frame_snr = None
+    chunks = _frames(y)
+    if getattr(params, "denoise", False):
+        chunks, frame_snr = _clean_frames(chunks)
+    for spec, level_db in chunks:
         sal = spec @ grid.weights
         if params.fix_harmonic_jumps:
             kept.append(sal)
@@ -129,10 +177,12 @@ def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
         cand_pitch.append(_refine(sal, cand, grid))
         levels.append(level_db)
     if not levels:
-        return np.zeros(0, np.float32)
+        return np.zeros(0, np.float32), None
     cs, cp, level_db = np.concatenate(cand_sal), np.concatenate(cand_pitch), np.concatenate(levels)
     ref = float(np.percentile(cs.max(axis=1), 95)) + 1e-9
     quiet = level_db < np.percentile(level_db, 97) - params.silence_db
+    if frame_snr is not None:
+        quiet |= frame_snr < params.min_frame_snr_db
     emit = -np.log(np.clip(cs / ref, 1e-3, None)) + np.where(quiet, 3.0, 0.0)[:, None]
     emit_unvoiced = np.where(quiet, 0.0, params.unvoiced_cost)
     path = _viterbi(emit, emit_unvoiced, cp, params)
@@ -148,8 +198,8 @@ def track(y: np.ndarray, params: TrackerParams = HUM) -> np.ndarray:
             if b - a < params.min_steady_frames or steady < params.min_steadiness:
                 out[a:b] = np.nan
     if params.fix_harmonic_jumps:
-        return _fix_harmonic_jumps(out, np.concatenate(kept), grid)
-    return out
+        out = _fix_harmonic_jumps(out, np.concatenate(kept), grid)
+    return out, frame_snr
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -1,0 +1,52 @@
+"""The song side of the tracker must not move (stored features keep their meaning), and the hum side's
+noise removal does what it says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hum_search.demo import catalogue, synth
+from hum_search.features import denoise, pitch
+
+GOLDEN = Path(__file__).parent / "data" / "song_pitch_golden.npz"
+# SONG's fields as recorded in every store's IndexSpec (melody.params()["tracker"]["song"]) at commit 28d3a50
+SONG_FIELDS = {"between_penalty": 0.3, "fix_harmonic_jumps": False, "fmax_hz": 2000.0, "fmin_hz": 100.0,
+               "harmonic_decay": 0.5, "harmonics": 8, "height": 0.35, "jump_cost_per_semitone": 1.0,
+               "min_peakiness": 0.0, "min_steadiness": 0.75, "min_steady_frames": 12, "octave_jump_cost": 2.0,
+               "silence_db": 35.0, "unvoiced_cost": 1.2, "voicing_switch_cost": 0.5}
+
+
+def test_song_preset_fields_are_unchanged():
+    assert pitch.SONG.__dict__ == SONG_FIELDS
+    assert type(pitch.SONG) is pitch.TrackerParams
+
+
+@pytest.mark.parametrize("slug", ["ode-to-joy", "greensleeves", "jingle-bells"])
+def test_song_track_is_identical_to_the_stored_features_tracker(slug):
+    """tests/data/song_pitch_golden.npz holds pitch.track(y, SONG) of these renders (first 20 s,
+    additive engine, arrangement seed 3) made by the tracker of commit 28d3a50, before the hum front
+    end of issue 11. The query-side changes must leave it as it was."""
+    tune = catalogue.TUNES_BY_SLUG[slug]
+    y = synth.render(catalogue.arrangement_for(tune, seed=3), sr=pitch.SAMPLE_RATE, engine="additive")
+    got = pitch.track(y[: 20 * pitch.SAMPLE_RATE], pitch.SONG)
+    want = np.load(GOLDEN)[slug]
+    assert got.shape == want.shape
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    v = ~np.isnan(want)
+    assert np.max(np.abs(got[v] - want[v])) < 1e-3  # semitones: FFT/BLAS rounding only
+
+
+def test_stationary_tones_are_removed_and_a_moving_one_is_kept():
+    rng = np.random.default_rng(0)
+    frames, bins = 400, 300
+    power = rng.exponential(1.0, (frames, bins)).astype(np.float32)  # a noise floor
+    power[:, 50] += 100.0  # a steady partial, always there
+    moving = 100 + (np.arange(frames) // 40) * 7  # a voice partial: a new bin every 40 frames
+    power[np.arange(frames), moving] += 100.0
+    out = denoise.remove_stationary(power, bin_hz=7.8125)
+    assert out.power[:, 50].mean() < 1.0
+    assert out.power[np.arange(frames), moving].mean() > 90.0
+    assert np.median(out.power[:, 200:]) == 0.0  # the floor itself is gone
