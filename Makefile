@@ -12,7 +12,7 @@
 #   ENGINE       demo renderer: auto, fluidsynth, additive (default: auto)
 #   PYTHON       interpreter for the virtualenv    (default: python3; needs 3.11)
 #   VENV         virtualenv folder                 (default: .venv)
-#   PYTEST_ARGS  extra pytest arguments, e.g. PYTEST_ARGS="-k synth -x"
+#   PYTEST_ARGS  extra pytest arguments, e.g. PYTEST_ARGS="-k demo -x"
 #
 # `make setup` is idempotent and quick once done: the Python packages are installed again only when
 # requirements.txt, requirements-dev.txt or pyproject.toml change (stamp files in the venv).

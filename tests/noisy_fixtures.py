@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from hum_search.demo import synth
+from hum_search.demo import hum as demo_hum, notation
 
 SR = 16_000
 
@@ -66,7 +66,7 @@ def competing_melody(n: int, *, seed: int = 0, midi_centre: float = 62.0) -> np.
 
 
 def hum_in_noise(notes, noise: np.ndarray, snr_db: float, *, voice: str = "male", seed: int = 0) -> np.ndarray:
-    hum = synth.synth_hum(notes, voice=voice, snr_db=None, seed=seed, lead_silence_s=0.8)
+    hum = demo_hum.synth_hum(notes, voice=voice, snr_db=None, seed=seed, lead_silence_s=0.8)
     return _scale_to_snr(hum, noise[: len(hum)] if len(noise) >= len(hum) else np.resize(noise, len(hum)), snr_db)
 
 
@@ -153,5 +153,5 @@ def skip_notes(notes, every: int = 5):
         if k and k % every == 0:
             shift += nt.end_s - nt.start_s if k + 1 >= len(notes) else notes[k + 1].start_s - nt.start_s
             continue
-        out.append(synth.Note(nt.pitch, nt.start_s - shift, nt.dur_s))
+        out.append(notation.Note(nt.pitch, nt.start_s - shift, nt.dur_s))
     return out

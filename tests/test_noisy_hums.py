@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hum_search.demo import catalogue, synth
+from hum_search.demo import catalogue, hum, render, tunes
 from hum_search.features import extract, pitch
 from hum_search.search.searcher import Searcher
 from hum_search.store.embedded import EmbeddedStore
@@ -28,8 +28,8 @@ QUERIED = (0, 3, 6, 9)  # the tunes hummed in each condition
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory):
     store = EmbeddedStore(tmp_path_factory.mktemp("noisy-store"), extract.current_spec())
-    for i, tune in enumerate(catalogue.TUNES[:N_TUNES]):
-        y = synth.render(catalogue.arrangement_for(tune, seed=i), sr=SR, engine="additive")
+    for i, tune in enumerate(tunes.TUNES[:N_TUNES]):
+        y = render.render(catalogue.arrangement_for(tune, seed=i), sr=SR, engine="additive")
         meta = SongMeta(tune.slug, f"/music/{tune.slug}.wav", tune.title, None, None, "demo", len(y) / SR,
                         f"{i:064x}", 1, 1.0, "2026-01-01T00:00:00Z")
         store.add([SongRecord(meta, extract.song_melody(y), None)])
@@ -44,7 +44,7 @@ def _wav(y: np.ndarray) -> bytes:
 
 
 def _excerpt(k: int):
-    notes = catalogue.TUNES[k].notes()
+    notes = tunes.TUNES[k].notes()
     start = 0 if k % 2 == 0 else len(notes) // 3
     return notes[start:start + 14]
 
@@ -57,9 +57,9 @@ CONDITIONS = {
         ns, nf.competing_melody(40 * SR, seed=s), 10.0, voice="female", seed=s),
     "whistled at 2 kHz": lambda ns, s: nf.whistle(ns, centre_hz=2000.0, seed=s),
     "sung with changing vowels": lambda ns, s: nf.sung_words(ns, seed=s),
-    "0.6x tempo": lambda ns, s: synth.synth_hum(ns, tempo=0.6, seed=s),
-    "1.6x tempo": lambda ns, s: synth.synth_hum(ns, tempo=1.6, voice="female", seed=s),
-    "skipped notes": lambda ns, s: synth.synth_hum(nf.skip_notes(ns, 5), seed=s),
+    "0.6x tempo": lambda ns, s: hum.synth_hum(ns, tempo=0.6, seed=s),
+    "1.6x tempo": lambda ns, s: hum.synth_hum(ns, tempo=1.6, voice="female", seed=s),
+    "skipped notes": lambda ns, s: hum.synth_hum(nf.skip_notes(ns, 5), seed=s),
 }
 
 
@@ -68,7 +68,7 @@ def _ranks(searcher: Searcher, make) -> list[int]:
     for k in QUERIED:
         resp = searcher.search(_wav(make(_excerpt(k), k)), top=10)
         ids = [r.song.song_id for r in resp.results]
-        slug = catalogue.TUNES[k].slug
+        slug = tunes.TUNES[k].slug
         ranks.append(ids.index(slug) + 1 if slug in ids else 99)
     return ranks
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hum_search.demo import catalogue, synth
+from hum_search.demo import catalogue, render, tunes
 from hum_search.features import denoise, pitch
 
 GOLDEN = Path(__file__).parent / "data" / "song_pitch_golden.npz"
@@ -29,8 +29,8 @@ def test_song_track_is_identical_to_the_stored_features_tracker(slug):
     """tests/data/song_pitch_golden.npz holds pitch.track(y, SONG) of these renders (first 20 s,
     additive engine, arrangement seed 3) made by the tracker of commit 28d3a50, before the hum front
     end of issue 11. The query-side changes must leave it as it was."""
-    tune = catalogue.TUNES_BY_SLUG[slug]
-    y = synth.render(catalogue.arrangement_for(tune, seed=3), sr=pitch.SAMPLE_RATE, engine="additive")
+    tune = tunes.TUNES_BY_SLUG[slug]
+    y = render.render(catalogue.arrangement_for(tune, seed=3), sr=pitch.SAMPLE_RATE, engine="additive")
     got = pitch.track(y[: 20 * pitch.SAMPLE_RATE], pitch.SONG)
     want = np.load(GOLDEN)[slug]
     assert got.shape == want.shape

@@ -7,8 +7,6 @@ import argparse
 import logging
 import shlex
 
-import numpy as np
-
 from ..engine import Engine, open_engine
 from ..errors import (
     REPORT_FIX,
@@ -16,7 +14,6 @@ from ..errors import (
     HumSearchError,
     ModelError,
     ModelUnavailableError,
-    NoMelodyError,
     StoreError,
     UsageError,
     redact,
@@ -48,8 +45,6 @@ the genres there are (unless another --genre given matches).
 
 exit status: 0 every file was searched; 1 some files could not be searched (the others were);
 2 nothing could be searched (no index, an empty index, an unknown genre, sound model unavailable, ...)."""
-STEADY_TONE_SEMITONES = 1.0  # a recording whose voiced pitch spans less than this (10th-90th percentile) is
-# one held note: it has no melody to search with
 
 
 def register(subparsers) -> None:
@@ -143,8 +138,6 @@ def search_and_print(searcher, source, name: str, args: argparse.Namespace) -> b
     problems with this recording are caught, a broken store or model ends the command."""
     try:
         resp = searcher.search(source, top=args.top, genres=args.genres or None, mode=args.mode, query_name=name)
-        if not resp.results:
-            explain_no_results(resp, name)
     except (StoreError, ModelError):
         raise
     except HumSearchError as e:
@@ -156,20 +149,6 @@ def search_and_print(searcher, source, name: str, args: argparse.Namespace) -> b
         return False
     print_response(resp, name, args.json, genres=args.genres)
     return True
-
-
-def explain_no_results(resp, name: str) -> None:
-    """A hum that gave no query window at all has no melody to search with: raise NoMelodyError with
-    the cause (a steady tone, or humming broken up by pauses) instead of a bare "no matching songs"."""
-    qa = resp.analysis
-    if resp.mode != "hum" or qa is None or len(qa.windows.vectors) > 0:
-        return
-    voiced = qa.contour[np.isfinite(qa.contour)]
-    if len(voiced) and np.percentile(voiced, 90) - np.percentile(voiced, 10) < STEADY_TONE_SEMITONES:
-        raise NoMelodyError(f"no melody heard in {name}: a steady tone (one held pitch), not a tune",
-                            "hum or sing the tune itself, at least 5 seconds of it")
-    raise NoMelodyError(f"no usable melody in {name}: the humming is broken up by pauses or hardly moves",
-                        "hum the tune steadily for at least 5 seconds, close to the microphone")
 
 
 def print_error(name: str, message: str, as_json: bool) -> None:
@@ -217,6 +196,8 @@ def format_table(resp, name: str, genres=None) -> str:
     if not resp.confident:
         lines.append("  no confident match: these are the closest songs, but none stands out"
                      if resp.mode == "hum" else "  no confident match")
+        if qa is not None and qa.hint:
+            lines.append(f"  hint: {qa.hint}")
     return "\n".join(lines)
 
 

@@ -83,6 +83,19 @@ def quality_hint(voiced_s: float, snr_db: float | None) -> str | None:
     return "; ".join(tips) or None
 
 
+STEADY_TONE_SEMITONES = 1.0  # voiced pitch spanning less than this (10th to 90th percentile) is one held note
+
+
+def _no_windows_error(contour: np.ndarray, name: str) -> NoMelodyError:
+    """Why a hum with enough voiced sound still gave no window to search with."""
+    voiced = contour[np.isfinite(contour)]
+    if len(voiced) and np.percentile(voiced, 90) - np.percentile(voiced, 10) < STEADY_TONE_SEMITONES:
+        return NoMelodyError(f"no melody heard in {name}: a steady tone (one held pitch), not a tune",
+                             "hum or sing the tune itself, at least 5 seconds of it")
+    return NoMelodyError(f"no usable melody in {name}: the humming is broken up by pauses or hardly moves",
+                         "hum the tune steadily for at least 5 seconds, close to the microphone")
+
+
 def analyze_sound_query(source: AudioSource) -> QueryAnalysis:
     """Decode a recording for "sounds like" search: 32 kHz audio for PANNs, no pitch tracking (the
     sound channel does not use the melody)."""
@@ -95,29 +108,30 @@ def analyze_sound_query(source: AudioSource) -> QueryAnalysis:
                          timing_ms={"decode": 1e3 * (time.perf_counter() - t0), "features": 0.0})
 
 
-def analyze_query(source: AudioSource, *, keep_audio_for_sound: bool = False, melody_required: bool = True) -> QueryAnalysis:
+def analyze_query(source: AudioSource) -> QueryAnalysis:
     """Decode a hum and compute its pitch contour and query windows.
 
-    Raises NoMelodyError when less than melody.MIN_VOICED_S of pitched sound is heard (and
-    ``melody_required``), with a message telling the person to hum longer."""
+    Raises NoMelodyError, with the cause and what to do, when less than melody.MIN_VOICED_S of
+    pitched sound is heard, or when what was heard gives no window to search with (a steady tone,
+    or humming broken up by pauses)."""
     t0 = time.perf_counter()
-    audio = decode(source, sr=SOUND_SAMPLE_RATE if keep_audio_for_sound else pitch.SAMPLE_RATE,
-                   max_seconds=MAX_QUERY_S, truncate=True)
+    audio = decode(source, sr=pitch.SAMPLE_RATE, max_seconds=MAX_QUERY_S, truncate=True)
     y = resample(audio.samples, audio.sr, pitch.SAMPLE_RATE)
-    y32 = resample(audio.samples, audio.sr, SOUND_SAMPLE_RATE) if keep_audio_for_sound else None
     t1 = time.perf_counter()
     hum = pitch.track_hum(y, pitch.HUM)
     contour = melody.contour_from_f0(hum.f0)
     trimmed, first = melody.trim(contour)
     voiced = melody.voiced_seconds(trimmed)
-    if melody_required and voiced < melody.MIN_VOICED_S:
+    if voiced < melody.MIN_VOICED_S:
         raise NoMelodyError(
             f"only {voiced:.1f} s of humming was heard in {describe(source)} (at least {melody.MIN_VOICED_S:.0f} s needed)",
             "hum or sing the tune for at least 5 seconds, close to the microphone",
         )
     windows = melody.query_windows(trimmed)
+    if len(windows.vectors) == 0:
+        raise _no_windows_error(trimmed, describe(source))
     t2 = time.perf_counter()
     return QueryAnalysis(duration_s=audio.duration_s, contour=trimmed, contour_offset_s=first / melody.CONTOUR_FPS,
-                         windows=windows, voiced_s=voiced, audio_32k=y32,
+                         windows=windows, voiced_s=voiced,
                          timing_ms={"decode": 1e3 * (t1 - t0), "features": 1e3 * (t2 - t1)},
                          snr_db=hum.snr_db, hint=quality_hint(voiced, hum.snr_db))

@@ -312,9 +312,10 @@ def show_outcome(eng: session.AppEngine, outcome: session.Outcome, genres: list[
     if resp.confident:
         st.subheader("Best matches" if resp.mode == "hum" else "Songs that sound alike")
     else:
+        hint = resp.analysis.hint if resp.analysis is not None else None
         st.warning("**No confident match.** None of the songs matches clearly. Fix: "
-                   f"{session.MIN_QUERY_HINT}, a part you know well, close to the microphone. "
-                   "The nearest guesses are below.")
+                   + (plain(hint) if hint else f"{session.MIN_QUERY_HINT}, a part you know well, close to the microphone")
+                   + ". The nearest guesses are below.")
         st.subheader("Nearest guesses")
     st.caption(" · ".join(about))
     for r in resp.results:
