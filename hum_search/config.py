@@ -139,7 +139,7 @@ def check_http_url(name: str, value: str, example: str = "http://localhost:9200"
     if problem is None:
         return value.strip()
     what, fix = problem
-    raise ConfigError(f"{name}={_shown(value)} {what}", fix)
+    raise ConfigError(f"{name}={_shown(value)} {what}", f"set {name} to a corrected URL ({fix}), or unset it for the default")
 
 
 # --- URLs: one strict parser for every http(s) URL (Elasticsearch, Kibana) ---------------------------

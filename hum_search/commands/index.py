@@ -191,16 +191,7 @@ def failure_line(path: str, reason: str) -> str:
 
 
 def print_summary(r: IndexReport) -> None:
-    parts = [f"indexed {r.indexed}", f"unchanged {r.unchanged}", f"moved {len(r.moved)}",
-             f"duplicates {len(r.duplicates)}", f"failed {len(r.failed)}"]
-    if r.unreadable:
-        parts.append(f"unreadable folders {len(r.unreadable)}")
-    if r.pruned:
-        parts.append(f"pruned {len(r.pruned)}")
-    if r.pruned_failures:
-        parts.append(f"failure records of deleted files cleared {len(r.pruned_failures)}")
-    if r.not_processed:
-        parts.append(f"not processed {r.not_processed}")
+    parts = [f"{what} {n}" for what, n in r.counts()]
     print(f"{', '.join(parts)} (of {r.files} files) in {mmss(r.seconds)} ({r.seconds:.1f} s): "
           f"{r.songs_per_hour:.0f} songs/hour", flush=True)
     if r.sound and r.indexed:

@@ -76,6 +76,18 @@ class IndexReport:
     sound_seconds: float = 0.0  # PANNs in the main process
     failures_file: str | None = None
 
+    ALWAYS_SHOWN = ("indexed", "unchanged", "moved", "duplicates", "failed")
+
+    def counts(self) -> list[tuple[str, int]]:
+        """(outcome, how many) in the order every summary shows them: the first five always, the
+        others (``ALWAYS_SHOWN`` aside) only where they happened."""
+        every = [("indexed", self.indexed), ("unchanged", self.unchanged), ("moved", len(self.moved)),
+                 ("duplicates", len(self.duplicates)), ("failed", len(self.failed)),
+                 ("unreadable folders", len(self.unreadable)), ("pruned", len(self.pruned)),
+                 ("failure records of deleted files cleared", len(self.pruned_failures)),
+                 ("not processed", self.not_processed)]
+        return [(k, n) for k, n in every if n or k in self.ALWAYS_SHOWN]
+
     @property
     def songs_per_hour(self) -> float:
         return 3600.0 * self.indexed / self.seconds if self.seconds > 0 else 0.0

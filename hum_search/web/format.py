@@ -138,15 +138,9 @@ def backend_description(settings: Settings) -> tuple[str, str]:
 
 
 def index_summary(report) -> str:
-    """'3 new songs indexed, 1 failed in 2.0 s' for an IndexReport."""
+    """'3 new songs indexed, 1 already indexed, 1 failed in 2.0 s' for an IndexReport."""
     parts = [f"{report.indexed} new song{'s' if report.indexed != 1 else ''} indexed"]
-    if report.unchanged:
-        parts.append(f"{report.unchanged} already indexed")
-    if report.moved:
-        parts.append(f"{len(report.moved)} moved")
-    if report.duplicates:
-        parts.append(f"{len(report.duplicates)} duplicates")
-    if report.failed:
-        parts.append(f"{len(report.failed)} failed")
+    words = {"unchanged": "already indexed"}
+    parts += [f"{n} {words.get(what, what)}" for what, n in report.counts() if n and what != "indexed"]
     return ", ".join(parts) + f" in {report.seconds:.1f} s"
 
