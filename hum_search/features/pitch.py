@@ -185,7 +185,8 @@ def _track(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray
     if frame_snr is not None:
         quiet |= frame_snr < params.min_frame_snr_db
         if getattr(params, "background_gate", False):
-            quiet |= foreground.background_frames(frame_snr, cs.max(axis=1) / ref, math.exp(-params.unvoiced_cost))
+            quiet |= foreground.background_frames(frame_snr, level_db, cs.max(axis=1) / ref,
+                                                  math.exp(-params.unvoiced_cost))
     emit = -np.log(np.clip(cs / ref, 1e-3, None)) + np.where(quiet, 3.0, 0.0)[:, None]
     emit_unvoiced = np.where(quiet, 0.0, params.unvoiced_cost)
     path = _viterbi(emit, emit_unvoiced, cp, params)
