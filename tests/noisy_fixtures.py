@@ -9,10 +9,13 @@ an organ-like background melody, a whistle with breath noise).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import signal
 
-from hum_search.demo import hum as demo_hum, notation
+from hum_search.demo import catalogue, notation, render, tunes
+from hum_search.demo import hum as demo_hum
 
 SR = 16_000
 
@@ -155,3 +158,27 @@ def skip_notes(notes, every: int = 5):
             continue
         out.append(notation.Note(nt.pitch, nt.start_s - shift, nt.dur_s))
     return out
+
+
+def with_pauses(notes, every: int = 4, rest_s: float = 0.7):
+    """The same notes with a rest of ``rest_s`` after every ``every`` notes: phrases with breaths,
+    where whatever plays behind the hummer is heard alone."""
+    out, shift = [], 0.0
+    for k, nt in enumerate(notes):
+        if k and k % every == 0:
+            shift += rest_s
+        out.append(notation.Note(nt.pitch, nt.start_s + shift, nt.dur_s))
+    return out
+
+
+def radio(n: int, tune_index: int, *, seed: int = 0) -> np.ndarray:
+    """Another song on the radio: a demo tune's full arrangement (melody, chords, bass, drums; not
+    one of the songs the tests index), looped to ``n`` samples."""
+    return np.resize(_song(tune_index, seed), n)
+
+
+@lru_cache(maxsize=8)
+def _song(tune_index: int, seed: int) -> np.ndarray:
+    y = render.render(catalogue.arrangement_for(tunes.TUNES[tune_index], seed=seed), sr=SR, engine="additive")
+    y.flags.writeable = False
+    return y

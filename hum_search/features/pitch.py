@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from . import denoise
+from . import denoise, foreground
 
 SAMPLE_RATE = 16_000  # Hz, everything is tracked at this rate
 HOP = 160  # samples: 10 ms frames
@@ -68,6 +68,7 @@ class HumParams(TrackerParams):
     denoise: bool = True  # remove the stationary floor and steady partials first (denoise.py)
     min_frame_snr_db: float = 0.0  # frames whose cleaned power is under this SNR are unvoiced (at -3 dB
     # the residue of pink and brown noise, 10% of frames, made melodies out of noise)
+    background_gate: bool = True  # frames no louder than a pitched background are unvoiced (foreground.py)
 
 
 HUM = HumParams(fmin_hz=65.0, fmax_hz=4000.0, fix_harmonic_jumps=True, min_peakiness=2.3)
@@ -183,6 +184,9 @@ def _track(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray
     quiet = level_db < np.percentile(level_db, 97) - params.silence_db
     if frame_snr is not None:
         quiet |= frame_snr < params.min_frame_snr_db
+        if getattr(params, "background_gate", False):
+            quiet |= foreground.background_frames(frame_snr, level_db, cs.max(axis=1) / ref,
+                                                  math.exp(-params.unvoiced_cost))
     emit = -np.log(np.clip(cs / ref, 1e-3, None)) + np.where(quiet, 3.0, 0.0)[:, None]
     emit_unvoiced = np.where(quiet, 0.0, params.unvoiced_cost)
     path = _viterbi(emit, emit_unvoiced, cp, params)
