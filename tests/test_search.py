@@ -1,0 +1,103 @@
+"""The search on a tiny store: ranking, match position, genre filter, confidence, scores
+(``search/``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hum_search.demo.arrange import arrange
+from hum_search.demo.hum import synth_hum
+from hum_search.demo.notation import Note
+from hum_search.demo.render import render
+from hum_search.features import extract as analysis
+from hum_search.features import pitch
+from hum_search.search.scoring import match_score
+from hum_search.search.searcher import Searcher
+from hum_search.store.embedded import EmbeddedStore
+from hum_search.types import SongMeta, SongRecord
+
+SR = pitch.SAMPLE_RATE
+
+
+def test_scores_are_probability_like():
+    assert match_score(0.2, 0.8) > 0.9
+    assert match_score(0.7, 0.72) < 0.2
+    assert match_score(0.3, None) < match_score(0.3, 0.6)
+
+
+# --- search on a tiny store ------------------------------------------------------------------------------
+def _record(i: int, tune: list[float], genre: str) -> SongRecord:
+    notes = [Note(p, 0.35 * k, 0.33) for k, p in enumerate(tune)]
+    arr = arrange(notes, key_root=0, passes=2, intro_beats=4, drums=False, seed=i)
+    y = render(arr, sr=SR, engine="additive")
+    mel = analysis.song_melody(y)
+    meta = SongMeta(f"s{i}", f"/music/{genre}/s{i}.wav", f"Song {i}", None, None, genre, len(y) / SR,
+                    f"{i:064x}", 1, 1.0, "2026-01-01T00:00:00Z")
+    return SongRecord(meta, mel, None), notes, arr
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    rng = np.random.default_rng(5)
+    store = EmbeddedStore(tmp_path_factory.mktemp("store"), analysis.current_spec())
+    songs = []
+    for i in range(6):
+        tune = list(67 + np.clip(np.cumsum(rng.integers(-3, 4, 32)), -9, 9))
+        rec, notes, arr = _record(i, tune, "folk" if i % 2 else "rock")
+        store.add([rec])
+        songs.append((notes, arr))
+    yield store, songs
+    store.close()
+
+
+def test_transposed_tempo_changed_hum_finds_its_song_and_place(tiny_store):
+    store, songs = tiny_store
+    searcher = Searcher(store)
+    notes, arr = songs[3]
+    hum = synth_hum(notes[8:26], transpose=5, tempo=1.2, snr_db=20, seed=7)
+    resp = searcher.search(hum_bytes(hum), top=3)
+    assert resp.results[0].song.song_id == "s3"
+    starts = [arr.song_time(notes[8], p) for p in range(len(arr.occurrences))]
+    assert min(abs(resp.results[0].match_start_s - s) for s in starts) < 1.5
+    assert resp.results[0].score > resp.results[1].score
+
+
+def test_genre_filter_excludes_the_right_song(tiny_store):
+    store, songs = tiny_store
+    notes, _ = songs[3]  # a folk song
+    resp = Searcher(store).search(hum_bytes(synth_hum(notes[4:22], seed=8)), genres=["rock"], top=5)
+    assert all(r.song.genre == "rock" for r in resp.results)
+
+
+def test_a_tune_that_is_not_there_is_not_confident(tiny_store):
+    store, _ = tiny_store
+    rng = np.random.default_rng(99)
+    stranger = [Note(float(60 + p), 0.3 * k, 0.28) for k, p in enumerate(np.cumsum(rng.integers(-4, 5, 24)))]
+    resp = Searcher(store).search(hum_bytes(synth_hum(stranger, seed=9)), top=3)
+    assert not resp.confident
+
+
+def hum_bytes(y: np.ndarray, sr: int = 16000) -> bytes:
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV")
+    return buf.getvalue()
+
+
+def test_noise_is_not_taken_for_humming():
+    """White, pink and brown noise give no melody (the query is refused as "no humming heard")."""
+    from scipy import signal
+
+    from hum_search.errors import NoMelodyError
+    from hum_search.features.extract import analyze_query
+
+    rng = np.random.default_rng(0)
+    white = rng.standard_normal(5 * 16000)
+    for noise in (white, signal.lfilter([1], [1, -0.98], white), signal.lfilter([1], [1, -0.999], white)):
+        y = (0.3 * noise / np.max(np.abs(noise))).astype(np.float32)
+        with pytest.raises(NoMelodyError, match="hum or sing"):
+            analyze_query(hum_bytes(y))
