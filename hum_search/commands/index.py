@@ -12,6 +12,7 @@ from ..indexing import run as indexing
 from ._common import (
     add_device_arg,
     add_store_arg,
+    index_progress,
     non_negative_int,
     positive_int,
     settings_from_args,
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     indexing.check_roots(args.dirs)  # before creating a store for a mistyped folder
     with open_engine(settings, create=True, sound="off" if args.no_sound else "auto") as engine:
         store, embedder = engine.store, engine.sound.embedder
+        store.progress = index_progress("updating the search index")  # shown when closing a large store
         if args.no_sound:
             stderr("sound channel off (--no-sound): melody only")
         elif engine.sound.off is not None:

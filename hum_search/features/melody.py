@@ -154,10 +154,11 @@ def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None) -
     spans SEGMENT_S / τ seconds of hum). A query too short for any window gives one window of its
     whole length, with the tempo ratio that makes it span one segment."""
     tempi = QUERY_TEMPI if tempi is None else tempi
-    if hop_s is None:  # long hums: wider spacing, so the number of windows stays bounded
+    if hop_s is None:  # the hop that keeps the windows of all tempi within MAX_QUERY_WINDOWS
         span_s = len(contour) / CONTOUR_FPS
-        per_tempo = sum(max(span_s - SEGMENT_S / t, 0.0) for t in tempi) / max(len(tempi), 1)
-        hop_s = max(QUERY_HOP_S, per_tempo * len(tempi) / MAX_QUERY_WINDOWS)
+        room = sum(max(span_s - SEGMENT_S / t, 0.0) for t in tempi)  # offsets available, seconds
+        slots = MAX_QUERY_WINDOWS - sum(1 for t in tempi if span_s >= SEGMENT_S / t)  # first windows are free
+        hop_s = max(QUERY_HOP_S, room / max(slots, 1) + 1e-6)
     vecs, tempo, offset, means = [], [], [], []
     n = len(contour)
     plans = [(tau, SEGMENT_S / tau * CONTOUR_FPS) for tau in tempi]

@@ -40,6 +40,7 @@ class Store(abc.ABC):
     """A song index. Implementations: EmbeddedStore (default) and ElasticsearchStore."""
 
     kind: str = "abstract"
+    progress = None  # optional callback (songs done, songs in all) while a search index is built
     location: str
     spec: IndexSpec
 
@@ -104,6 +105,10 @@ class Store(abc.ABC):
     def failures(self) -> list[tuple[str, str, str]]:
         """(path, reason, failed_at) of the files that failed to index, where the backend keeps them."""
         return []
+
+    def prepare_search(self, progress=None) -> None:
+        """Load (or build) what melody search needs, so that the first search is fast; ``progress``
+        is called with (songs done, songs in all) while an index is built. Optional for a backend."""
 
     def close(self) -> None:
         pass
