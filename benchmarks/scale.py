@@ -109,13 +109,14 @@ def disk_bytes(folder: Path) -> int:
 
 
 # --- one measurement (run in its own process) -------------------------------------------------------
-def measure(store_dir: str, queries_dir: str, limit: int | None, check: bool) -> dict:
+def measure(store_dir: str, queries_dir: str, limit: int | None, check: bool, mode: str) -> dict:
     from hum_search.config import Settings
     from hum_search.engine import open_engine
 
     queries = load_queries(queries_dir, limit)
     t0 = time.perf_counter()
     engine = open_engine(Settings.from_env(), sound="off", location=store_dir)
+    engine.store.search_mode = mode
     t1 = time.perf_counter()
     engine.store.melody_knn(np.ones((1, engine.store.spec.melody_dim), np.float32), k=1)  # ready to search
     t2 = time.perf_counter()
@@ -166,7 +167,7 @@ def candidate_recall(engine, hum: str) -> float:
 
     qa = analyze_query(hum)
     store = engine.store
-    mode = getattr(store, "search_mode", None)
+    mode = store.search_mode
     got = {c.song_id for c in candidates.candidates(store, qa, None)}
     store.search_mode = "exact"
     try:
@@ -211,11 +212,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-queries", type=int)
     ap.add_argument("--check-candidates", action="store_true", help="also measure candidate recall vs exact")
+    ap.add_argument("--mode", choices=("auto", "ann", "exact"), default="auto",
+                    help="first stage of the embedded store: auto (default: exact on small stores), or forced")
     ap.add_argument("--json", help="write all figures (and per-query ranks) here")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one store, in this process
     a = ap.parse_args()
     if a.measure:
-        print(json.dumps(measure(a.measure, a.queries, a.max_queries, a.check_candidates)))
+        print(json.dumps(measure(a.measure, a.queries, a.max_queries, a.check_candidates, a.mode)))
         return 0
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -225,6 +228,7 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--store", a.store, "--queries", a.queries, "--measure", str(store)]
         cmd += ["--max-queries", str(a.max_queries)] if a.max_queries else []
         cmd += ["--check-candidates"] if a.check_candidates else []
+        cmd += ["--mode", a.mode]
         res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
         if res.returncode:
             print(f"measuring {store} failed", file=sys.stderr)
