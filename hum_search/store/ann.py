@@ -33,6 +33,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..types import SegmentHit
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -87,6 +89,33 @@ class AnnIndex:
         rowid = np.where(ids >= 0, ids >> TIME_BITS, -1)
         start = (ids & ((1 << TIME_BITS) - 1)).astype(np.float64) * TIME_STEP_S
         return sims, rowid, start
+
+    def song_hits(self, q: np.ndarray, k_seg: int, k: int, per_song: int,
+                  allowed: Callable[[int, str], bool] | None = None) -> list[list[SegmentHit]]:
+        """For each row of ``q``: the best ``k`` songs among its ``k_seg`` nearest segments, each with
+        up to ``per_song`` segments, best first (as ``Store.melody_knn``); ``allowed(rowid,
+        song_id)`` filters songs (a genre). Song ids come from the index's own list, so a hit is
+        never another song's vectors."""
+        sims, rowids, starts = self.search(q, k_seg)
+        scores = np.clip((1.0 + sims.astype(np.float64)) / 2.0, 0.0, 1.0)  # Elasticsearch's cosine score
+        out = []
+        for qi in range(len(q)):
+            hits: list[SegmentHit] = []
+            taken: dict[int, int] = {}
+            for r, st, sc in zip(rowids[qi].tolist(), starts[qi].tolist(), scores[qi].tolist()):
+                song = self.covered.get(r)
+                if song is None or (allowed is not None and not allowed(r, song[0])):
+                    continue  # -1 (fewer found) or filtered out
+                n = taken.get(r, 0)
+                if n >= per_song or (n == 0 and len(taken) >= k):
+                    continue
+                taken[r] = n + 1
+                hits.append(SegmentHit(song[0], st, st + song[2], sc))
+            by_song: dict[str, list[SegmentHit]] = {}
+            for h in hits:  # already best first
+                by_song.setdefault(h.song_id, []).append(h)
+            out.append([h for lst in by_song.values() for h in lst])
+        return out
 
     # --- keeping up with SQLite -----------------------------------------------------------------
     def sync(self, songs: list[SongRow], read: Reader, progress: Progress | None = None) -> bool:

@@ -483,27 +483,12 @@ class EmbeddedStore(Store):
         if wanted is not None:  # post-filtering: ask for more segments the rarer the genres
             share = max(sum(1 for _, g in genre_of.values() if g in wanted) / max(len(genre_of), 1), 1e-6)
         k_seg = int(min(ANN_MAX_K, max(k, 1) * ANN_SEGMENTS_PER_SONG * per_song / share))
-        sims, rowids, starts = ann.search(q, k_seg)
-        scores = cosine_score(sims)
-        out = []
-        for qi in range(len(q)):
-            hits: list[SegmentHit] = []
-            taken: dict[int, int] = {}
-            for r, st, sc in zip(rowids[qi].tolist(), starts[qi].tolist(), scores[qi].tolist()):
-                song = ann.covered.get(r)  # the index's own song ids: never another song's vectors
-                if song is None:
-                    continue  # -1: fewer found
-                if wanted is not None:
-                    info = genre_of.get(r)
-                    if info is None or info[0] != song[0] or info[1] not in wanted:
-                        continue
-                n = taken.get(r, 0)
-                if n >= per_song or (n == 0 and len(taken) >= k):
-                    continue
-                taken[r] = n + 1
-                hits.append(SegmentHit(song[0], st, st + song[2], sc))
-            out.append(_best_songs(hits, k, per_song))
-        return out
+        allowed = None
+        if wanted is not None:
+            def allowed(rowid: int, song_id: str) -> bool:
+                info = genre_of.get(rowid)
+                return info is not None and info[0] == song_id and info[1] in wanted
+        return ann.song_hits(q, k_seg, k, per_song, allowed)
 
     def sound_knn(self, vector: np.ndarray, k: int, genres: Sequence[str] | None = None) -> list[SongHit]:
         v = normalize_rows(np.asarray(vector, np.float32).ravel())
