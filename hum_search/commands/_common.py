@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+import time
 from typing import Any, TextIO
 
 from ..config import DEVICE_CHOICES, DEVICE_HELP, Settings, check_device  # noqa: F401  (DEVICE_CHOICES re-exported)
@@ -130,3 +131,20 @@ def song_label(title: str | None, artist: str | None, path: str | None) -> str:
 
 def stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def index_progress(label: str = "building the search index"):
+    """A progress callback (songs done, songs in all) for index builds: a bar on a terminal, else
+    one line when it is done."""
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            width = 30
+            filled = int(width * done / max(total, 1))
+            print(f"\r{label}: [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} songs",
+                  end="\n" if done >= total else "", file=sys.stderr, flush=True)
+        elif done >= total:
+            stderr(f"{label}: {total:,} songs in {time.monotonic() - started:.0f} s")
+
+    return show

@@ -22,6 +22,7 @@ from ..indexing.run import DEFAULT_BATCH_SIZE
 from ._common import (
     add_device_arg,
     add_store_arg,
+    index_progress,
     mmss,
     non_negative_int,
     positive_int,
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     check_roots(args.dirs)  # before creating a store for a mistyped folder
     with open_engine(settings, create=True, sound="off" if args.no_sound else "auto") as engine:
         store, embedder = engine.store, engine.sound.embedder
+        store.progress = index_progress("updating the search index")  # shown when closing a large store
         if args.no_sound:
             stderr("sound channel off (--no-sound): melody only")
         elif engine.sound.off is not None:

@@ -23,6 +23,7 @@ from ._common import (
     add_mode_arg,
     add_search_args,
     add_store_arg,
+    index_progress,
     json_line,
     mmss,
     one_line,
@@ -77,7 +78,9 @@ def open_search_engine(args: argparse.Namespace) -> Engine:
     command with one line); hum mode does not load it."""
     settings = settings_from_args(args)
     if args.mode != "sound":
-        return _not_empty(open_engine(settings, sound="off"))
+        engine = _not_empty(open_engine(settings, sound="off"))
+        engine.store.prepare_search(progress=index_progress())
+        return engine
     try:
         engine = _not_empty(open_engine(settings, sound="required"))
     except ModelUnavailableError as e:

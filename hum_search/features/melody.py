@@ -33,8 +33,15 @@ MELODY_DIM = 2 * SEGMENT_POINTS  # (cos, sin) per point
 SEGMENT_HOP_S = 0.4  # song segments start every SEGMENT_HOP_S seconds
 MAX_UNVOICED = 0.3  # windows with a larger share of unvoiced frames are not used
 QUERY_HOP_S = 0.2  # query windows start every QUERY_HOP_S seconds (hum time)
-MAX_QUERY_WINDOWS = 200  # cap on windows per query (latency)
-QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 11))  # hum tempo / song tempo
+# Windows per query = kNN searches per hum (one batch; one _msearch on Elasticsearch): at most 32,
+# at 6 tempo ratios (steps of 15 %: a hum is at most 7 % off the nearest). They find the
+# candidates; the FINE windows (11 ratios, every 0.2 s, at most 200) then score only those
+# candidates' segments (search/candidates.py). The fine windows alone as kNN searches gave dev
+# medium MRR 0.973; the coarse ones alone 0.938 (benchmarks/window_plans.py).
+MAX_QUERY_WINDOWS = 32
+QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 6))  # hum tempo / song tempo
+FINE_MAX_WINDOWS = 200
+FINE_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 11))
 MIN_VOICED_S = 2.0  # a hum needs at least this much voiced sound
 MIN_SPREAD = 0.1  # windows whose pitch hardly moves (RMS of the centred vector) are not used
 
@@ -149,15 +156,18 @@ class QueryWindows:
     mean_pitch: np.ndarray  # (n,) circular mean pitch of each window (semitones, mod 12)
 
 
-def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None) -> QueryWindows:
+def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
+                  max_windows: int | None = None) -> QueryWindows:
     """Windows of a trimmed query contour for every tempo ratio in ``tempi`` (a window at tempo τ
     spans SEGMENT_S / τ seconds of hum). A query too short for any window gives one window of its
     whole length, with the tempo ratio that makes it span one segment."""
     tempi = QUERY_TEMPI if tempi is None else tempi
-    if hop_s is None:  # long hums: wider spacing, so the number of windows stays bounded
+    max_windows = MAX_QUERY_WINDOWS if max_windows is None else max_windows
+    if hop_s is None:  # the hop that keeps the windows of all tempi within max_windows
         span_s = len(contour) / CONTOUR_FPS
-        per_tempo = sum(max(span_s - SEGMENT_S / t, 0.0) for t in tempi) / max(len(tempi), 1)
-        hop_s = max(QUERY_HOP_S, per_tempo * len(tempi) / MAX_QUERY_WINDOWS)
+        room = sum(max(span_s - SEGMENT_S / t, 0.0) for t in tempi)  # offsets available, seconds
+        slots = max_windows - sum(1 for t in tempi if span_s >= SEGMENT_S / t)  # first windows are free
+        hop_s = max(QUERY_HOP_S, room / max(slots, 1) + 1e-6)
     vecs, tempo, offset, means = [], [], [], []
     n = len(contour)
     plans = [(tau, SEGMENT_S / tau * CONTOUR_FPS) for tau in tempi]

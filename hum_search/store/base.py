@@ -70,6 +70,7 @@ class Store(abc.ABC):
     """A song index. Implementations: EmbeddedStore (default) and ElasticsearchStore."""
 
     kind: str = "abstract"
+    progress = None  # optional callback (songs done, songs in all) while a search index is built
     location: str
     spec: IndexSpec
 
@@ -145,6 +146,16 @@ class Store(abc.ABC):
         may not see the block's own writes. Writes are durable either way. Nestable. The
         embedded store needs nothing here: every write is visible when it returns."""
         yield
+
+    def searches_exactly(self) -> bool:
+        """Whether melody kNN here is exact and cheap enough for every fine query window to search
+        the whole catalogue (a small embedded store). False where each search has a real cost (an
+        approximate index, a cluster): the search then sends at most 32 coarse windows."""
+        return False
+
+    def prepare_search(self, progress=None) -> None:
+        """Load (or build) what melody search needs, so that the first search is fast; ``progress``
+        is called with (songs done, songs in all) while an index is built. Optional for a backend."""
 
     def close(self) -> None:
         pass

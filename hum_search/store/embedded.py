@@ -5,6 +5,8 @@ Layout of a store directory:
     store.json       format version, IndexSpec, creation time (also recorded in the database)
     songs.sqlite3    one row per song (metadata, contour, segment vectors, sound embedding) and the
                      files that failed to index; WAL journal, one transaction per batch of songs
+    ann/             the approximate melody index of a large store (ann.py), rebuilt from SQLite
+                     when missing or damaged
 
 Opening, creating and checking those files (damage, corruption, read-only copies, concurrent
 creation) is ``embedded_files.py``; every SQLite error met later becomes a one-line StoreError.
@@ -44,6 +46,7 @@ from ..types import (
     StoreFailure,
     StoreStats,
 )
+from . import ann as annlib
 from . import embedded_files as files
 from .base import Store, cosine_score, normalize_rows, validate_record
 
@@ -53,6 +56,12 @@ STORE_FILE, DB_FILE, STORE_KIND = files.STORE_FILE, files.DB_FILE, files.STORE_K
 _CHUNK_SEGMENTS = 8192  # segments per block of the similarity product
 _INDEX_BITS = 14  # a song's segments are numbered in 14 bits: 16384 x 0.4 s = 109 min > the 60 min limit
 _KEY_SCALE = float(1 << (31 - _INDEX_BITS - 1))  # cosine steps of 2^-16 in the remaining bits
+# Above this many stored segments (about 600 songs of 3.5 min) melody kNN goes through the
+# approximate index (ann.py); below it the exact product is as fast and needs no index file.
+EXACT_MAX_SEGMENTS = 300_000
+ANN_SEGMENTS_PER_SONG = 16  # segments the approximate index returns per song asked for
+ANN_MAX_K = 4096  # cap on segments asked of the approximate index per query vector
+ANN_SAVE_SHARE = 0.01  # an index synced in memory is saved when this share of its songs changed
 
 _META_COLUMNS = (
     "song_id", "path", "title", "artist", "album", "genre", "duration_s", "content_hash", "file_size",
@@ -87,10 +96,22 @@ class EmbeddedStore(Store):
         self.spec = spec
         self._lock = threading.RLock()
         self._matrix: _Matrix | None = None
+        self._ann: annlib.AnnIndex | None = None
+        self._ann_state: tuple[int, dict[int, tuple[str, str | None]], int] | None = None  # generation, rows, segs
+        self.search_mode = "auto"  # "exact" or "ann" forces one first stage (benchmarks, tests)
+        self.progress: annlib.Progress | None = None  # told how a build of the approximate index goes
+        self._wrote = False
         self._db = files.open_db(self.dir, spec, create=create)
 
     def close(self) -> None:
         with self._lock:
+            if self._db is not None and self._wrote:
+                self._wrote = False
+                try:  # bring a large store's approximate index up to date (the next search opens fast)
+                    if self.search_mode != "exact" and self._approximate():
+                        self._ann_index()
+                except Exception as e:  # the next search rebuilds it from SQLite
+                    log.warning("could not update the approximate melody index of %s (%s)", self.location, e)
             if self._db is not None:
                 self._db.close()
                 self._db = None  # type: ignore[assignment]
@@ -115,6 +136,7 @@ class EmbeddedStore(Store):
                 db.execute(f"INSERT OR REPLACE INTO songs ({cols}) VALUES ({marks})", row)
             db.executemany("DELETE FROM failures WHERE path = ?", [(r[1],) for r in rows])
             self._bump(db)
+            self._wrote = True
         return failures
 
     def _row(self, rec: SongRecord) -> tuple:
@@ -152,6 +174,7 @@ class EmbeddedStore(Store):
             db.executemany("DELETE FROM songs WHERE song_id = ?", [(i,) for i in ids])
             if ids:
                 self._bump(db)
+                self._wrote = True
         return ids
 
     def update_location(self, song_id: str, path: str, file_size: int, file_mtime: float) -> None:
@@ -161,6 +184,7 @@ class EmbeddedStore(Store):
                        (path, int(file_size), float(file_mtime), song_id))
             db.execute("DELETE FROM failures WHERE path = ?", (path,))
             self._bump(db)
+            self._wrote = True
 
     def record_failures(self, failures: Sequence[tuple[str, str]]) -> None:
         if not failures:
@@ -241,10 +265,12 @@ class EmbeddedStore(Store):
     def melody_knn(self, vectors: np.ndarray, k: int, genres: Sequence[str] | None = None,
                    per_song: int = 1) -> list[list[SegmentHit]]:
         q = normalize_rows(np.atleast_2d(np.asarray(vectors, np.float32)))
+        if len(q) == 0 or k <= 0 or per_song <= 0:
+            return [[] for _ in range(len(q))]
+        if self._approximate():
+            return self._ann_knn(q, k, genres, per_song)
         mx = self._load()
         results: list[list[SegmentHit]] = [[] for _ in range(len(q))]
-        if len(q) == 0 or k <= 0 or per_song <= 0:
-            return results
         for song_lo, song_hi in self._song_ranges(mx, genres):
             bounds = mx.seg_bounds[song_lo:song_hi + 1]
             rows = np.arange(song_lo, song_hi)[bounds[:-1] < bounds[1:]]  # songs with segments
@@ -308,6 +334,96 @@ class EmbeddedStore(Store):
             arg[:, i:j] = first[i:j] + (top & ((1 << _INDEX_BITS) - 1))
             i = j
         return best, arg
+
+    # --- approximate search (ann.py) ----------------------------------------------------------------
+    def searches_exactly(self) -> bool:
+        return not self._approximate()
+
+    def _approximate(self) -> bool:
+        if self.search_mode != "auto":
+            return self.search_mode == "ann"
+        return self._ann_snapshot()[2] > EXACT_MAX_SEGMENTS
+
+    def _ann_snapshot(self) -> tuple[int, dict[int, tuple[str, str | None]], int]:
+        """(generation, rowid -> (song_id, genre) of songs with segments, total segments), cached."""
+        with self._lock:
+            gen = self._generation()
+            if self._ann_state is None or self._ann_state[0] != gen:
+                rows = self._db.execute("SELECT rowid, song_id, genre, n_segments FROM songs WHERE n_segments > 0")
+                songs, total = {}, 0
+                for rowid, sid, genre, n in rows:
+                    songs[int(rowid)] = (sid, genre)
+                    total += int(n)
+                self._ann_state = (gen, songs, total)
+            return self._ann_state
+
+    def prepare_search(self, progress: annlib.Progress | None = None) -> None:
+        """Load (or build, or bring up to date) what melody search needs, so the first search is fast."""
+        if self._approximate():
+            self._ann_index(progress)
+
+    def _ann_index(self, progress: annlib.Progress | None = None) -> annlib.AnnIndex:
+        """The approximate index, in step with one read snapshot of SQLite (built or synced as needed)."""
+        with self._lock:
+            gen = self._generation()
+            if self._ann is not None and getattr(self, "_ann_gen", None) == gen:
+                return self._ann
+            progress = progress or self.progress
+            self._db.execute("BEGIN")  # one snapshot for the song list and the vectors read
+            try:
+                gen = self._generation()
+                songs = [annlib.SongRow(int(r), sid, int(n)) for r, sid, n in self._db.execute(
+                    "SELECT rowid, song_id, n_segments FROM songs WHERE n_segments > 0 ORDER BY rowid")]
+                ann, built = self._ann, False
+                if ann is None:
+                    try:
+                        ann = annlib.AnnIndex.load(self.dir, self.spec.melody_dim)
+                    except annlib.AnnUnusable as e:
+                        if not str(e).startswith("no approximate"):
+                            log.warning("approximate melody index of %s unusable (%s): rebuilding it from the "
+                                        "stored features", self.location, e)
+                before = ann.changes if ann is not None else 0
+                if ann is None or not ann.sync(songs, self._read_vectors, progress):
+                    log.info("building the approximate melody index of %s (%d songs)", self.location, len(songs))
+                    ann, built = annlib.AnnIndex.build(self.spec.melody_dim, songs, self._read_vectors, progress), True
+            finally:
+                self._db.execute("COMMIT")
+            if built or ann.changes - before > ANN_SAVE_SHARE * max(len(songs), 1):
+                self._save_ann(ann)
+            self._ann, self._ann_gen = ann, gen
+            return ann
+
+    def _save_ann(self, ann: annlib.AnnIndex) -> None:
+        try:
+            ann.save(self.dir)
+        except OSError as e:  # a read-only store still searches, from the index in memory
+            log.warning("could not save the approximate melody index in %s (%s); it is rebuilt next time",
+                        self.location, e)
+
+    def _read_vectors(self, rowids: list[int]):
+        """(rowid, segment vectors, starts, ends) of the given songs, from SQLite."""
+        dim = self.spec.melody_dim
+        marks = ", ".join("?" for _ in rowids)
+        for rowid, n, v, st, en in self._db.execute(
+                f"SELECT rowid, n_segments, seg_vectors, seg_starts, seg_ends FROM songs WHERE rowid IN ({marks})",
+                rowids):
+            yield (int(rowid), np.frombuffer(v, np.float16).reshape(n, dim), np.frombuffer(st, np.float32),
+                   np.frombuffer(en, np.float32))
+
+    def _ann_knn(self, q: np.ndarray, k: int, genres: Sequence[str] | None, per_song: int) -> list[list[SegmentHit]]:
+        ann = self._ann_index()
+        _, genre_of, _ = self._ann_snapshot()
+        wanted = set(genres) if genres else None
+        share = 1.0
+        if wanted is not None:  # post-filtering: ask for more segments the rarer the genres
+            share = max(sum(1 for _, g in genre_of.values() if g in wanted) / max(len(genre_of), 1), 1e-6)
+        k_seg = int(min(ANN_MAX_K, max(k, 1) * ANN_SEGMENTS_PER_SONG * per_song / share))
+        allowed = None
+        if wanted is not None:
+            def allowed(rowid: int, song_id: str) -> bool:
+                info = genre_of.get(rowid)
+                return info is not None and info[0] == song_id and info[1] in wanted
+        return ann.song_hits(q, k_seg, k, per_song, allowed)
 
     def sound_knn(self, vector: np.ndarray, k: int, genres: Sequence[str] | None = None) -> list[SongHit]:
         v = normalize_rows(np.asarray(vector, np.float32).ravel())

@@ -1,0 +1,131 @@
+"""First stage of a hum search: query windows -> kNN -> a vote -> candidate songs.
+
+A store that searches exactly and cheaply (an embedded store below the approximate index's size,
+``Store.searches_exactly``) gets the fine windows (step 2 below) as kNN searches over the whole
+catalogue, in one pass: the search of the previous release, the most accurate, at a cost that
+grows with the catalogue. Every other store (a large one, Elasticsearch) gets two passes:
+
+1. Coarse pass: the hum's query windows (``melody.query_windows``: 6 tempo ratios x offsets, at
+   most ``melody.MAX_QUERY_WINDOWS`` = 32) go to the store as ONE batch of kNN searches (one
+   ``_msearch`` on Elasticsearch; the approximate index on a large embedded store), each asking for
+   its COARSE_K nearest songs (best segment each). A vote (below) keeps COARSE_SONGS songs.
+2. Fine pass: the fine windows (11 tempo ratios, every 0.2 s, up to 200) are scored exactly
+   against the segments of those songs only (read with ``store.get``, as the re-rank does), and the
+   same vote over their K_PER_WINDOW best songs keeps the RERANK_SONGS candidates for the
+   alignment re-rank (``rerank.py``).
+   This is the search of the previous release (200 kNN searches over the whole catalogue)
+   restricted to the coarse pass's songs: 32 coarse windows alone lost dev medium MRR 0.973 ->
+   0.938; with the fine pass it is back (benchmarks/window_plans.py, README "Benchmarks").
+
+The vote: a song's best single window is a poor ranking (over many windows x thousands of
+segments some wrong song always has one lucky window). So each hit votes for a start of the hum
+in the song (segment start - window offset x tempo), and a song's score is the largest sum, over
+distinct window offsets, of how much each hit beats that window's k-th (last) best song,
+within a VOTE_BIN_S bin of start times (each hit also counts for the next bin). Consistent
+evidence from many windows wins; one lucky window does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..features import melody
+from ..features.extract import QueryAnalysis
+from ..store.base import Store, cosine_score
+from ..types import SegmentHit
+
+K_PER_WINDOW = 20  # songs the kNN returns for each query window
+RERANK_SONGS = 50  # candidates re-ranked by alignment
+COARSE_K = 60  # songs the kNN returns for each coarse window
+COARSE_SONGS = 150  # songs the coarse pass hands to the fine pass
+VOTE_BIN_S = 1.0  # width of a bin of estimated hum starts (song seconds)
+NO_BASE_SCORE = 0.5  # a window's baseline when the store returned fewer than K_PER_WINDOW songs
+
+
+@dataclass
+class Candidate:
+    song_id: str
+    best: float  # the song's vote (see the module docstring)
+    hits: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    # (score, estimated hum start in the song, tempo, query window mean pitch, song segment start)
+
+
+def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) -> list[Candidate]:
+    """The RERANK_SONGS best candidate songs for the hum ``qa``, best first."""
+    w = qa.windows
+    if len(w.vectors) == 0:
+        return []
+    fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS)
+    if len(fine.vectors) and store.searches_exactly():  # a small catalogue: one exact pass over all of it
+        hits = store.melody_knn(fine.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
+        return vote(fine, hits, K_PER_WINDOW)[:RERANK_SONGS]
+    coarse = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K)[:COARSE_SONGS]
+    if len(fine.vectors) == 0 or not coarse:
+        return coarse[:RERANK_SONGS]  # (a hum too short for the fine windows)
+    hits = local_knn(store, fine.vectors, [c.song_id for c in coarse], K_PER_WINDOW)
+    return vote(fine, hits, K_PER_WINDOW)[:RERANK_SONGS]
+
+
+def local_knn(store: Store, vectors: np.ndarray, song_ids: list[str], k: int) -> list[list[SegmentHit]]:
+    """Exact kNN of each vector over the segments of ``song_ids`` only: the best k songs, best
+    segment each (as ``Store.melody_knn`` with per_song=1)."""
+    songs = [r for r in store.get(song_ids, melody=True, sound=False).values() if r.melody is not None and len(r.melody.vectors)]
+    if not songs:
+        return [[] for _ in range(len(vectors))]
+    seg = np.concatenate([r.melody.vectors for r in songs]).astype(np.float32)
+    starts = np.concatenate([r.melody.seg_start_s for r in songs])
+    ends = np.concatenate([r.melody.seg_end_s for r in songs])
+    bounds = np.cumsum([0] + [len(r.melody.vectors) for r in songs])
+    sims = vectors.astype(np.float32) @ seg.T  # (windows, segments)
+    best = np.maximum.reduceat(sims, bounds[:-1], axis=1)  # (windows, songs)
+    arg = np.stack([bounds[j] + np.argmax(sims[:, bounds[j]:bounds[j + 1]], axis=1) for j in range(len(songs))],
+                   axis=1)  # (windows, songs): the best segment's row
+    top = np.argsort(-best, axis=1, kind="stable")[:, :min(k, len(songs))]
+    scores = cosine_score(np.take_along_axis(best, top, axis=1)).tolist()
+    seg_rows = np.take_along_axis(arg, top, axis=1)
+    st, en, ids = starts[seg_rows].tolist(), ends[seg_rows].tolist(), [r.meta.song_id for r in songs]
+    return [[SegmentHit(ids[j], s, e, sc) for j, s, e, sc in zip(top[qi].tolist(), st[qi], en[qi], scores[qi])]
+            for qi in range(len(vectors))]
+
+
+def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int) -> list[Candidate]:
+    """Candidates from each window's hits, ranked by their vote (see the module docstring)."""
+    by_song: dict[str, Candidate] = {}
+    rows = []  # (song index, offset index, estimated start, evidence)
+    song_index: dict[str, int] = {}
+    offsets, offset_idx = np.unique(w.offset_s, return_inverse=True)
+    for qi, hits in enumerate(per_window):
+        if not hits:
+            continue
+        base = hits[-1].score if len(hits) >= k else NO_BASE_SCORE
+        for h in hits:
+            c = by_song.get(h.song_id)
+            if c is None:
+                c = by_song[h.song_id] = Candidate(h.song_id, h.score)
+                song_index[h.song_id] = len(song_index)
+            start = h.start_s - float(w.offset_s[qi]) * float(w.tempo[qi])
+            c.hits.append((h.score, start, float(w.tempo[qi]), float(w.mean_pitch[qi]), h.start_s))
+            rows.append((song_index[h.song_id], offset_idx[qi], start, h.score - base))
+    if rows:
+        votes = _votes(np.array(rows, dtype=np.float64), len(song_index), len(offsets))
+        for sid, v in zip(song_index, votes):
+            by_song[sid].best = float(v)
+    return sorted(by_song.values(), key=lambda c: -c.best)
+
+
+def _votes(arr: np.ndarray, n_songs: int, n_off: int) -> np.ndarray:
+    """Each song's vote from rows (song index, offset index, estimated start, evidence): the best
+    evidence per (song, start bin, offset), summed over offsets, best bin (a hit also counts for
+    the next bin)."""
+    song, off, start = arr[:, 0].astype(int), arr[:, 1].astype(int), arr[:, 2]
+    ev = np.maximum(arr[:, 3], 0)
+    b = np.floor(start / VOTE_BIN_S).astype(int)
+    b -= b.min()
+    n_bins = int(b.max()) + 2
+    cell = np.zeros((n_songs, n_bins, n_off))
+    np.maximum.at(cell, (song, b, off), ev)
+    np.maximum.at(cell, (song, b + 1, off), ev)
+    return cell.sum(axis=2).max(axis=1)

@@ -1,0 +1,295 @@
+"""The embedded store's approximate-nearest-neighbour index of melody segment vectors (faiss).
+
+Kept in the store folder, next to the SQLite database, which stays the source of truth:
+
+    ann/current.json        format version, the files below, their sizes and CRC-32s, the index recipe
+    ann/ann-<token>.faiss   the faiss index (ids: SQLite rowid << TIME_BITS | segment start / TIME_STEP_S)
+    ann/ann-<token>.npz     the songs it covers: rowid, song_id, number of vectors
+
+A write puts new ``ann-<token>`` files next to the old ones, flushes them, then replaces
+``current.json`` atomically (``os.replace``): a run killed at any point leaves the previous,
+consistent pointer. Opening checks the pointer, the format version, the recipe, sizes and CRC-32s;
+anything wrong (missing, truncated, corrupt, another version) logs one line and the index is
+rebuilt from the stored segment vectors (no audio is decoded). After loading, ``sync`` brings it up
+to date with the songs in SQLite at that moment (the caller's read snapshot): songs added since
+are added to the index, songs removed or replaced are removed from it; the whole index is only
+rebuilt when the catalogue has grown REBUILD_GROWTH times past the size it was trained on.
+
+Why faiss IVF with a scalar quantizer: measured on the segment vectors of a 10,000-song store
+(5 M vectors) with the first stage's query windows (benchmarks/ann_choice.py, see
+docs/embedded-store.md, "Approximate first stage").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..types import SegmentHit
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ANN_DIR = "ann"
+POINTER = "current.json"
+TIME_BITS = 16  # low id bits: segment start in TIME_STEP_S steps (65536 x 0.1 s = 109 min > the 60 min limit)
+TIME_STEP_S = 0.1
+LIST_SIZE = 1000  # vectors per inverted list (nlist = vectors / LIST_SIZE, at least MIN_LISTS)
+MIN_LISTS = 64
+ENCODING = "SQ8"  # faiss code of each vector (see the module docstring)
+NPROBE_SHARE = 0.01  # share of the lists probed per search...
+MIN_NPROBE = 32  # ...but at least this many
+TRAIN_PER_LIST = 40  # training vectors per list (faiss warns below 39)
+REBUILD_GROWTH = 4.0  # retrain when the index holds this many times the vectors it was trained on
+MAX_REMOVALS = 200  # more songs removed or replaced at once: rebuild rather than remove one by one
+ADD_BATCH_SONGS = 500  # songs read from SQLite per batch while building
+
+Progress = Callable[[int, int], None]  # (songs done, songs in all)
+Reader = Callable[[list[int]], Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray]]]  # rowid, vectors, starts, ends
+
+
+@dataclass
+class SongRow:
+    rowid: int
+    song_id: str
+    n_segments: int
+
+
+class AnnIndex:
+    """A faiss IVF index over every stored segment vector, with the songs it covers."""
+
+    def __init__(self, index, covered: dict[int, tuple[str, int]], trained_vectors: int, dim: int):
+        self.index = index
+        self.covered = covered  # rowid -> (song_id, vectors in the index, segment length in seconds)
+        self.trained_vectors = trained_vectors
+        self.dim = dim
+        self.changes = 0  # songs added or removed since built or loaded
+
+    @property
+    def n_vectors(self) -> int:
+        return int(self.index.ntotal)
+
+    # --- search ---------------------------------------------------------------------------------
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The k best segments for each row of ``q``: (cosines, rowids, segment starts in seconds),
+        each (len(q), k), best first; rowid -1 where fewer were found."""
+        import faiss
+
+        nprobe = min(self.index.nlist, max(MIN_NPROBE, int(np.ceil(NPROBE_SHARE * self.index.nlist))))
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        sims, ids = self.index.search(np.ascontiguousarray(q, np.float32), k, params=params)
+        rowid = np.where(ids >= 0, ids >> TIME_BITS, -1)
+        start = (ids & ((1 << TIME_BITS) - 1)).astype(np.float64) * TIME_STEP_S
+        return sims, rowid, start
+
+    def song_hits(self, q: np.ndarray, k_seg: int, k: int, per_song: int,
+                  allowed: Callable[[int, str], bool] | None = None) -> list[list[SegmentHit]]:
+        """For each row of ``q``: the best ``k`` songs among its ``k_seg`` nearest segments, each with
+        up to ``per_song`` segments, best first (as ``Store.melody_knn``); ``allowed(rowid,
+        song_id)`` filters songs (a genre). Song ids come from the index's own list, so a hit is
+        never another song's vectors."""
+        sims, rowids, starts = self.search(q, k_seg)
+        scores = np.clip((1.0 + sims.astype(np.float64)) / 2.0, 0.0, 1.0)  # Elasticsearch's cosine score
+        out = []
+        for qi in range(len(q)):
+            hits: list[SegmentHit] = []
+            taken: dict[int, int] = {}
+            for r, st, sc in zip(rowids[qi].tolist(), starts[qi].tolist(), scores[qi].tolist()):
+                song = self.covered.get(r)
+                if song is None or (allowed is not None and not allowed(r, song[0])):
+                    continue  # -1 (fewer found) or filtered out
+                n = taken.get(r, 0)
+                if n >= per_song or (n == 0 and len(taken) >= k):
+                    continue
+                taken[r] = n + 1
+                hits.append(SegmentHit(song[0], st, st + song[2], sc))
+            by_song: dict[str, list[SegmentHit]] = {}
+            for h in hits:  # already best first
+                by_song.setdefault(h.song_id, []).append(h)
+            out.append([h for lst in by_song.values() for h in lst])
+        return out
+
+    # --- keeping up with SQLite -----------------------------------------------------------------
+    def sync(self, songs: list[SongRow], read: Reader, progress: Progress | None = None) -> bool:
+        """Make the index cover exactly ``songs``; ``read(rowids)`` yields (rowid, vectors, starts, ends).
+        Returns False when a rebuild is cheaper or needed (many removals, a catalogue that outgrew
+        the training); the caller then rebuilds."""
+        want = {s.rowid: s for s in songs}
+        stale = [r for r, (sid, *_) in self.covered.items() if r not in want or want[r].song_id != sid]
+        if len(stale) > MAX_REMOVALS:
+            return False
+        if stale:
+            self._remove(stale)
+        new = [s for s in songs if s.rowid not in self.covered]
+        if self.n_vectors + sum(s.n_segments for s in new) > REBUILD_GROWTH * max(self.trained_vectors, 1):
+            return False
+        if new:
+            self._add(new, read, progress)
+        return True
+
+    def _remove(self, rowids: list[int]) -> None:
+        import faiss
+
+        for r in rowids:  # one pass over the lists per song: a few ms each at 10,000 songs
+            self.index.remove_ids(faiss.IDSelectorRange(r << TIME_BITS, (r + 1) << TIME_BITS))
+            del self.covered[r]
+        self.changes += len(rowids)
+
+    def _add(self, songs: list[SongRow], read, progress: Progress | None) -> None:
+        done = 0
+        for i in range(0, len(songs), ADD_BATCH_SONGS):
+            chunk = songs[i:i + ADD_BATCH_SONGS]
+            by_rowid = {s.rowid: s for s in chunk}
+            vecs, ids = [], []
+            for rowid, v, starts, ends in read([s.rowid for s in chunk]):
+                vecs.append(v)
+                ids.append(segment_ids(rowid, starts))
+                length = float(ends[0] - starts[0]) if len(v) else 0.0
+                self.covered[rowid] = (by_rowid[rowid].song_id, len(v), length)
+            if vecs:
+                self.index.add_with_ids(np.concatenate(vecs).astype(np.float32), np.concatenate(ids))
+            done += len(chunk)
+            if progress:
+                progress(done, len(songs))
+        self.changes += len(songs)
+
+    # --- build ----------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, dim: int, songs: list[SongRow], read: Reader, progress: Progress | None = None) -> "AnnIndex":
+        """Train on a sample of the stored vectors, then add every song."""
+        import faiss
+
+        total = sum(s.n_segments for s in songs)
+        nlist = max(MIN_LISTS, total // LIST_SIZE)
+        sample = _training_sample(songs, read, nlist * TRAIN_PER_LIST)
+        nlist = max(1, min(nlist, len(sample) // TRAIN_PER_LIST))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, _quantizer_type(), faiss.METRIC_INNER_PRODUCT)
+        index.train(sample)
+        ann = cls(index, {}, total, dim)
+        ann._add(songs, read, progress)
+        return ann
+
+    # --- files ----------------------------------------------------------------------------------
+    def save(self, store_dir: Path) -> None:
+        """Write the index and its song list under new names, then switch the pointer atomically."""
+        import faiss
+
+        folder = Path(store_dir) / ANN_DIR
+        folder.mkdir(exist_ok=True)
+        token = secrets.token_hex(6)
+        index_file, songs_file = f"ann-{token}.faiss", f"ann-{token}.npz"
+        faiss.write_index(self.index, str(folder / index_file))
+        rowids = np.fromiter(self.covered, np.int64, len(self.covered))
+        with open(folder / songs_file, "wb") as f:
+            rows = [self.covered[r] for r in rowids.tolist()]
+            np.savez(f, rowid=rowids, song_id=np.array([r[0] for r in rows], dtype="U"),
+                     n=np.array([r[1] for r in rows], np.int64), length=np.array([r[2] for r in rows], np.float64))
+        info = {"format": FORMAT_VERSION, "recipe": recipe(self.dim), "trained_vectors": self.trained_vectors,
+                "files": {name: _file_sum(folder / name) for name in (index_file, songs_file)}}
+        for name in (index_file, songs_file):
+            _fsync(folder / name)
+        tmp = folder / f"{POINTER}.{token}.tmp"
+        tmp.write_text(json.dumps(info, indent=1))
+        _fsync(tmp)
+        os.replace(tmp, folder / POINTER)
+        for old in folder.iterdir():  # earlier versions (a reader that still opens one retries)
+            if old.name not in (POINTER, index_file, songs_file) and not old.name.endswith(".tmp"):
+                old.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, store_dir: Path, dim: int) -> "AnnIndex":
+        """The saved index; raises AnnUnusable (with the reason) when it is missing or damaged."""
+        import faiss
+
+        folder = Path(store_dir) / ANN_DIR
+        try:
+            info = json.loads((folder / POINTER).read_text())
+        except FileNotFoundError:
+            raise AnnUnusable("no approximate index yet") from None
+        except (OSError, ValueError) as e:
+            raise AnnUnusable(f"its pointer file is unreadable ({e})") from None
+        if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
+            raise AnnUnusable(f"format {info.get('format') if isinstance(info, dict) else '?'}, "
+                              f"this version reads {FORMAT_VERSION}")
+        if info.get("recipe") != recipe(dim):
+            raise AnnUnusable("it was built with other settings")
+        files = info.get("files") or {}
+        for name, (size, crc) in files.items():
+            path = folder / name
+            if not path.is_file() or path.stat().st_size != size or _file_sum(path)[1] != crc:
+                raise AnnUnusable(f"{name} is missing, truncated or corrupt")
+        try:
+            index_file = next(n for n in files if n.endswith(".faiss"))
+            songs_file = next(n for n in files if n.endswith(".npz"))
+            index = faiss.read_index(str(folder / index_file))
+            with np.load(folder / songs_file) as z:
+                covered = {int(r): (str(s), int(n), float(ln))
+                           for r, s, n, ln in zip(z["rowid"], z["song_id"], z["n"], z["length"])}
+        except (StopIteration, RuntimeError, OSError, ValueError, KeyError) as e:
+            raise AnnUnusable(f"it could not be read ({type(e).__name__})") from None
+        if index.d != dim or sum(c[1] for c in covered.values()) != index.ntotal:
+            raise AnnUnusable("its song list does not match its vectors")
+        return cls(index, covered, int(info.get("trained_vectors", index.ntotal)), dim)
+
+
+class AnnUnusable(Exception):
+    """The saved approximate index cannot be used (the message says why); it is rebuilt."""
+
+
+def recipe(dim: int) -> dict:
+    """What the index's contents depend on: a saved index with another recipe is rebuilt."""
+    return {"dim": dim, "encoding": ENCODING, "time_bits": TIME_BITS, "time_step_s": TIME_STEP_S,
+            "metric": "inner_product", "list_size": LIST_SIZE}
+
+
+def segment_ids(rowid: int, starts: np.ndarray) -> np.ndarray:
+    steps = np.rint(np.asarray(starts, np.float64) / TIME_STEP_S).astype(np.int64)
+    if len(steps) and (steps.min() < 0 or steps.max() >= 1 << TIME_BITS):
+        raise ValueError(f"segment starts outside 0..{(1 << TIME_BITS) * TIME_STEP_S:.0f} s")
+    return (np.int64(rowid) << TIME_BITS) | steps
+
+
+def _quantizer_type():
+    import faiss
+
+    return {"SQ8": faiss.ScalarQuantizer.QT_8bit, "SQ6": faiss.ScalarQuantizer.QT_6bit,
+            "SQ4": faiss.ScalarQuantizer.QT_4bit, "SQfp16": faiss.ScalarQuantizer.QT_fp16}[ENCODING]
+
+
+def _training_sample(songs: list[SongRow], read, n: int) -> np.ndarray:
+    """About ``n`` stored vectors, spread over the catalogue (every k-th song, a stride within each)."""
+    total = sum(s.n_segments for s in songs)
+    if total == 0:
+        raise ValueError("no segment vectors to index")
+    share = min(1.0, n / total)
+    step = max(1, int(round(1 / max(share, 1e-9)) ** 0.5))  # songs and segments both thinned
+    picked = [s.rowid for s in songs[::step]]
+    out = []
+    for i in range(0, len(picked), ADD_BATCH_SONGS):
+        for _, v, *_ in read(picked[i:i + ADD_BATCH_SONGS]):
+            out.append(v[::step])
+    return np.ascontiguousarray(np.concatenate(out), np.float32)
+
+
+def _file_sum(path: Path) -> list[int]:
+    crc, size = 0, 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return [size, crc]
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+

@@ -1,0 +1,192 @@
+"""The embedded store's approximate melody index (store/ann.py): build, reopen, incremental sync,
+damage and interrupted writes, snapshots, and agreement with the exact search, on tiny stores."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from hum_search.store import ann as annlib
+from hum_search.store import embedded
+from hum_search.store.embedded import EmbeddedStore
+
+from .store_contract import SPEC, fake_vectors, make_record
+
+N_SONGS = 40
+N_SEG = 30
+
+
+def fill(store: EmbeddedStore, ids=range(N_SONGS)) -> None:
+    assert store.add([make_record(i, "folk" if i % 2 else "rock", n_seg=N_SEG) for i in ids]) == []
+
+
+def open_ann(path) -> EmbeddedStore:
+    store = EmbeddedStore(path, SPEC)
+    store.search_mode = "ann"
+    return store
+
+
+def queries(n: int = 12) -> np.ndarray:
+    """Noisy copies of stored segments (song i's segment j), so each has one clear best song."""
+    rng = np.random.default_rng(5)
+    out = [make_record(i, n_seg=N_SEG).melody.vectors[(3 * i) % N_SEG] for i in range(n)]
+    q = np.array(out) + 0.15 * rng.standard_normal((n, SPEC.melody_dim)).astype(np.float32)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def songs_of(hits) -> list[list[str]]:
+    return [[h.song_id for h in row] for row in hits]
+
+
+def ann_files(path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime_ns for p in (path / annlib.ANN_DIR).iterdir()}
+
+
+def test_approximate_agrees_with_exact_and_reopens_without_rebuilding(tmp_path, caplog):
+    store = open_ann(tmp_path / "s")
+    fill(store)
+    q = queries()
+    approx = store.melody_knn(q, k=5)
+    store.search_mode = "exact"
+    exact = store.melody_knn(q, k=5)
+    for a, e in zip(approx, exact):
+        assert a[0].song_id == e[0].song_id and (a[0].start_s, a[0].end_s) == (e[0].start_s, e[0].end_s)
+        assert len({h.song_id for h in a} & {h.song_id for h in e}) >= 4
+        assert a[0].score == pytest.approx(e[0].score, abs=0.01)
+    assert [h.song_id for h in approx[0]][0] == "song0000"
+    store.close()
+    files = ann_files(tmp_path / "s")
+    assert annlib.POINTER in files and any(n.endswith(".faiss") for n in files)
+    with caplog.at_level(logging.INFO, logger="hum_search.store.embedded"):
+        again = open_ann(tmp_path / "s")
+        assert songs_of(again.melody_knn(q, k=5)) == songs_of(approx)
+    assert "building" not in caplog.text and ann_files(tmp_path / "s") == files  # loaded, not rebuilt
+    again.close()
+
+
+def test_added_and_removed_songs_are_synced_not_rebuilt(tmp_path, caplog):
+    store = open_ann(tmp_path / "s")
+    fill(store, range(N_SONGS - 4))
+    q = queries(N_SONGS)
+    store.melody_knn(q[:1], k=3)
+    trained = store._ann.trained_vectors
+    fill(store, range(N_SONGS - 4, N_SONGS))  # four new songs, and song 0 goes
+    store.remove("song0000")
+    with caplog.at_level(logging.INFO, logger="hum_search.store.embedded"):
+        hits = store.melody_knn(q, k=3)
+    assert "building" not in caplog.text and store._ann.trained_vectors == trained
+    assert hits[N_SONGS - 1][0].song_id == f"song{N_SONGS - 1:04d}"
+    assert all(h.song_id != "song0000" for row in hits for h in row)
+    assert len(store._ann.covered) == N_SONGS - 1 and store._ann.n_vectors == (N_SONGS - 1) * N_SEG
+    store.close()
+
+
+def test_another_process_adding_songs_is_seen_from_a_consistent_snapshot(tmp_path):
+    reader = open_ann(tmp_path / "s")
+    fill(reader, range(N_SONGS - 1))
+    q = queries(N_SONGS)
+    assert reader.melody_knn(q[-1:], k=3)[0][0].song_id != f"song{N_SONGS - 1:04d}"
+    writer = EmbeddedStore(tmp_path / "s", SPEC)  # another process's connection
+    fill(writer, [N_SONGS - 1])
+    writer.remove("song0001")
+    assert reader.melody_knn(q[-1:], k=3)[0][0].song_id == f"song{N_SONGS - 1:04d}"
+    assert all(h.song_id != "song0001" for h in reader.melody_knn(q[1:2], k=5)[0])
+    writer.close()
+    reader.close()
+
+
+@pytest.mark.parametrize("damage", ["garbage index", "truncated index", "missing index", "garbage pointer",
+                                    "missing pointer", "other format", "missing folder"])
+def test_damaged_index_is_rebuilt_with_a_message(tmp_path, caplog, damage):
+    store = open_ann(tmp_path / "s")
+    fill(store)
+    q = queries()
+    expected = songs_of(store.melody_knn(q, k=5))
+    store.close()
+    folder = tmp_path / "s" / annlib.ANN_DIR
+    index_file = next(folder.glob("*.faiss"))
+    pointer = folder / annlib.POINTER
+    if damage == "garbage index":
+        index_file.write_bytes(b"\x00" * index_file.stat().st_size)
+    elif damage == "truncated index":
+        index_file.write_bytes(index_file.read_bytes()[:100])
+    elif damage == "missing index":
+        index_file.unlink()
+    elif damage == "garbage pointer":
+        pointer.write_text("{nonsense")
+    elif damage == "missing pointer":
+        pointer.unlink()
+    elif damage == "other format":
+        pointer.write_text(json.dumps({**json.loads(pointer.read_text()), "format": 99}))
+    else:
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+    with caplog.at_level(logging.INFO, logger="hum_search.store.embedded"):
+        again = open_ann(tmp_path / "s")
+        assert songs_of(again.melody_knn(q, k=5)) == expected
+    assert "building the approximate melody index" in caplog.text
+    if damage not in ("missing pointer", "missing folder"):
+        assert "unusable" in caplog.text and "rebuilding it from the stored features" in caplog.text
+    again.close()
+    assert annlib.AnnIndex.load(tmp_path / "s", SPEC.melody_dim).n_vectors == N_SONGS * N_SEG  # saved again
+
+
+def test_a_write_killed_before_the_pointer_switch_leaves_the_previous_index(tmp_path, monkeypatch):
+    store = open_ann(tmp_path / "s")
+    fill(store)
+    q = queries()
+    expected = songs_of(store.melody_knn(q, k=5))
+
+    def killed(*args):
+        raise KeyboardInterrupt  # the process dies between writing the new files and the switch
+
+    monkeypatch.setattr(annlib.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store._ann.save(tmp_path / "s")
+    monkeypatch.undo()
+    store.close()
+    again = open_ann(tmp_path / "s")
+    assert songs_of(again.melody_knn(q, k=5)) == expected
+    assert again._ann.n_vectors == N_SONGS * N_SEG
+    again.close()
+
+
+def test_genre_filter_and_per_song(tmp_path):
+    store = open_ann(tmp_path / "s")
+    fill(store)
+    q = queries(6)
+    approx = store.melody_knn(q, k=4, genres=["folk"], per_song=2)
+    store.search_mode = "exact"
+    exact = store.melody_knn(q, k=4, genres=["folk"], per_song=2)
+    for a, e in zip(approx, exact):
+        assert all(int(h.song_id[4:]) % 2 == 1 for h in a)  # folk = odd songs
+        assert max(sum(h.song_id == s for h in a) for s in {h.song_id for h in a}) <= 2
+        assert a[0].song_id == e[0].song_id
+    store.close()
+
+
+def test_small_catalogue_stays_exact_without_an_index_file(tmp_path):
+    store = EmbeddedStore(tmp_path / "s", SPEC)
+    fill(store)
+    assert store.melody_knn(fake_vectors(3, 2), k=3)[0]
+    store.close()
+    assert not (tmp_path / "s" / annlib.ANN_DIR).exists()
+
+
+def test_large_catalogue_switches_to_the_index_by_itself(tmp_path, monkeypatch):
+    monkeypatch.setattr(embedded, "EXACT_MAX_SEGMENTS", N_SONGS * N_SEG - 1)
+    store = EmbeddedStore(tmp_path / "s", SPEC)
+    fill(store)
+    store.close()  # the writer brings the index up to date when it closes
+    assert (tmp_path / "s" / annlib.ANN_DIR / annlib.POINTER).exists()
+    progress = []
+    store = EmbeddedStore(tmp_path / "s", SPEC)
+    (tmp_path / "s" / annlib.ANN_DIR / annlib.POINTER).unlink()
+    store.prepare_search(progress=lambda done, total: progress.append((done, total)))
+    assert progress and progress[-1] == (N_SONGS, N_SONGS)
+    assert store.melody_knn(queries(1), k=1)[0][0].song_id == "song0000"
+    store.close()
