@@ -11,7 +11,7 @@ from hum_search.demo.hum import synth_hum
 from hum_search.demo.notation import Note
 from hum_search.demo.render import render
 from hum_search.features import extract as analysis
-from hum_search.features import pitch
+from hum_search.features import melody, pitch
 from hum_search.search.scoring import match_score
 from hum_search.search.searcher import Searcher
 from hum_search.store.embedded import EmbeddedStore
@@ -101,3 +101,39 @@ def test_noise_is_not_taken_for_humming():
         y = (0.3 * noise / np.max(np.abs(noise))).astype(np.float32)
         with pytest.raises(NoMelodyError, match="hum or sing"):
             analyze_query(hum_bytes(y))
+
+
+class _CountingStore:
+    """The tiny store, seen as a store whose searches cost something (a cluster, an approximate
+    index): it records every batch of kNN searches the search sends."""
+
+    def __init__(self, store, exact: bool):
+        self._store, self._exact, self.batches = store, exact, []
+
+    def searches_exactly(self) -> bool:
+        return self._exact
+
+    def melody_knn(self, vectors, **kw):
+        self.batches.append(len(vectors))
+        return self._store.melody_knn(vectors, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_first_stage_sends_one_batch_and_at_most_32_searches_where_searches_cost(tiny_store, exact):
+    """Where each kNN search has a cost (Elasticsearch: one _msearch per batch) a hum sends ONE
+    batch of at most melody.MAX_QUERY_WINDOWS = 32 searches and still finds its song; a small exact
+    store searches the whole catalogue with every fine window."""
+    store, songs = tiny_store
+    counting = _CountingStore(store, exact=exact)
+    notes, _ = songs[3]
+    hum = synth_hum(notes[4:30], transpose=-3, tempo=0.9, snr_db=20, seed=11)
+    resp = Searcher(counting).search(hum_bytes(hum), top=3)
+    assert resp.results[0].song.song_id == "s3"
+    assert len(counting.batches) == 1
+    if exact:
+        assert counting.batches[0] > melody.MAX_QUERY_WINDOWS
+    else:
+        assert 1 <= counting.batches[0] <= melody.MAX_QUERY_WINDOWS == 32
