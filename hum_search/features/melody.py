@@ -157,17 +157,22 @@ class QueryWindows:
 
 
 def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
-                  max_windows: int | None = None) -> QueryWindows:
+                  max_windows: int | None = None, *, strict_cap: bool = True) -> QueryWindows:
     """Windows of a trimmed query contour for every tempo ratio in ``tempi`` (a window at tempo τ
     spans SEGMENT_S / τ seconds of hum). A query too short for any window gives one window of its
-    whole length, with the tempo ratio that makes it span one segment."""
+    whole length, with the tempo ratio that makes it span one segment. ``strict_cap``: never more
+    than ``max_windows`` (each window is a paid kNN search); else about that many, at the spacing
+    of the previous release (the fine windows, which search a small exact store or score songs)."""
     tempi = QUERY_TEMPI if tempi is None else tempi
     max_windows = MAX_QUERY_WINDOWS if max_windows is None else max_windows
     if hop_s is None:  # the hop that keeps the windows of all tempi within max_windows
         span_s = len(contour) / CONTOUR_FPS
         room = sum(max(span_s - SEGMENT_S / t, 0.0) for t in tempi)  # offsets available, seconds
-        slots = max_windows - sum(1 for t in tempi if span_s >= SEGMENT_S / t)  # first windows are free
-        hop_s = max(QUERY_HOP_S, room / max(slots, 1) + 1e-6)
+        if strict_cap:
+            slots = max_windows - sum(1 for t in tempi if span_s >= SEGMENT_S / t)  # first windows are free
+            hop_s = max(QUERY_HOP_S, room / max(slots, 1) + 1e-6)
+        else:
+            hop_s = max(QUERY_HOP_S, room / max_windows)
     vecs, tempo, offset, means = [], [], [], []
     n = len(contour)
     plans = [(tau, SEGMENT_S / tau * CONTOUR_FPS) for tau in tempi]

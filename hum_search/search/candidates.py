@@ -58,7 +58,7 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     w = qa.windows
     if len(w.vectors) == 0:
         return []
-    fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS)
+    fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
     if len(fine.vectors) and store.searches_exactly():  # a small catalogue: one exact pass over all of it
         hits = store.melody_knn(fine.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
         return vote(fine, hits, K_PER_WINDOW)[:RERANK_SONGS]
