@@ -40,6 +40,7 @@ from .errors import (
     REPORT_FIX,
     ConfigError,
     HumSearchError,
+    RedactingFormatter,
     Terminated,
     UsageError,
     one_line,
@@ -161,7 +162,7 @@ class _Boundary:
 
     def configure_logging(self, level: str) -> None:
         handler = logging.StreamHandler()
-        handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s", self.secrets))
+        handler.setFormatter(RedactingFormatter(self.secrets))
         logging.basicConfig(level=level, handlers=[handler])
         self.logging_ready = True
 
@@ -175,17 +176,6 @@ class _Boundary:
         except (OSError, ValueError):  # stderr closed: the status still tells
             pass
         return status
-
-
-class _RedactingFormatter(logging.Formatter):
-    """Log lines (tracebacks included) without URL credentials and without the known secrets."""
-
-    def __init__(self, fmt: str, secrets: list[str]):
-        super().__init__(fmt)
-        self.secrets = secrets
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self.secrets)
 
 
 def _raw_log_level() -> str:

@@ -40,7 +40,6 @@ from .types import IndexSpec
 log = logging.getLogger(__name__)
 
 SOUND_POLICIES = ("auto", "required", "off")
-SOUND_OFF_BY_CHOICE = ModelError("sound channel off (not requested)", "hum-search query --mode sound loads it")
 
 
 @dataclass
@@ -60,7 +59,8 @@ def load_sound(settings: Settings, policy: str = "auto") -> SoundChannel:
     if policy not in SOUND_POLICIES:
         raise ValueError(f"sound policy must be one of {SOUND_POLICIES}, not {policy!r}")
     if policy == "off":
-        return SoundChannel(None, SOUND_OFF_BY_CHOICE)
+        return SoundChannel(None, ModelError("sound channel off (not requested)",
+                                             "hum-search query --mode sound loads it"))
     reason = unavailable_reason(settings)
     if reason is not None:
         if policy == "required":

@@ -6,6 +6,7 @@ to a person without a traceback.
 
 from __future__ import annotations
 
+import logging
 import re
 
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)\S*@")  # to the last @ of the word: a password may hold '@'
@@ -44,6 +45,21 @@ def redact(text: object, secrets: "list[str] | tuple[str, ...]" = ()) -> str:
         if secret:
             out = out.replace(secret, _HIDDEN)
     return out
+
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the CLI's and the web server's log lines
+
+
+class RedactingFormatter(logging.Formatter):
+    """Log lines (tracebacks included) without URL credentials and without the known secrets:
+    the one formatter of every log handler the project installs."""
+
+    def __init__(self, secrets: "list[str] | tuple[str, ...]" = (), fmt: str = LOG_FORMAT):
+        super().__init__(fmt)
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
 
 
 def safe_url(url: str) -> str:

@@ -6,9 +6,9 @@ milliseconds), Ctrl-C or SIGTERM ends the process at once with one line and stat
 instead of a traceback: nothing has been opened or written yet. From then on ``main`` handles both
 (the indexer writes what it has analysed and prints its summary)."""
 
-import os
-import signal
 import sys
+
+from hum_search.__main__ import exit_on_signals_until_main
 
 
 def _argv(args: list[str]) -> list[str]:
@@ -17,14 +17,8 @@ def _argv(args: list[str]) -> list[str]:
     return [*verbose, "index", *rest]
 
 
-def _exit_now(signum, frame) -> None:
-    os.write(2, b"interrupted\n" if signum == signal.SIGINT else b"terminated\n")
-    os._exit(128 + signum)
-
-
 if __name__ == "__main__":
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _exit_now)
+    exit_on_signals_until_main()  # before importing the CLI: an early Ctrl-C is one line
     from hum_search.cli import main
 
     sys.exit(main(_argv(sys.argv[1:])))

@@ -16,6 +16,7 @@ it fails: `make test` installs chromium through apt, so a missing one is a broke
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -80,16 +82,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(chromium_path, catalogue, tmp_path_factory):  # noqa: F811 (catalogue is a fixture)
-    """`streamlit run app.py` on the catalogue; yields its URL."""
+@contextlib.contextmanager
+def streamlit_app(catalogue, log_path: Path, **env_extra: str) -> Iterator[str]:  # noqa: F811
+    """`streamlit run app.py` on the catalogue, as the docs start it by hand (no --server.address:
+    .streamlit/config.toml binds 127.0.0.1 by itself); yields its URL, stops it afterwards."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUM_SEARCH_")}
     env.update(HUM_SEARCH_STORE=str(catalogue.store), HUM_SEARCH_MUSIC_ROOT=str(catalogue.music),
-               HUM_SEARCH_CACHE_DIR=str(tmp_path_factory.mktemp("no-models")), HUM_SEARCH_WORKERS="1",
-               PYTHONUNBUFFERED="1")
-    # no --server.address: .streamlit/config.toml binds 127.0.0.1 by itself
+               HUM_SEARCH_CACHE_DIR=str(log_path.parent / "no-models"), HUM_SEARCH_WORKERS="1",
+               PYTHONUNBUFFERED="1", **env_extra)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -116,6 +117,14 @@ def server(chromium_path, catalogue, tmp_path_factory):  # noqa: F811 (catalogue
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(chromium_path, catalogue, tmp_path_factory):  # noqa: F811 (catalogue is a fixture)
+    """The app on the catalogue; yields its URL. Its log holds no traceback."""
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    with streamlit_app(catalogue, log_path) as url:
+        yield url
     text = log_path.read_text(errors="replace")
     assert "Traceback" not in text, text[-4000:]
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..config import Settings
 from ..engine import Engine, SoundChannel, load_sound, open_engine
-from ..errors import HumSearchError
+from ..errors import HumSearchError, RedactingFormatter
 from .format import message
 from .warmup import warm_up_searcher
 
@@ -108,9 +108,6 @@ def load_engine(settings: Settings, sound: SoundChannel | None = None, *, warm_u
 
 
 # --- the server log ------------------------------------------------------------------------------------
-LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-
-
 def configure_logging(settings: Settings) -> None:
     """Send the library's log lines to the server's stderr at HUM_SEARCH_LOG_LEVEL (default WARNING:
     one line per failure; DEBUG adds the tracebacks). Does nothing when logging is configured
@@ -120,7 +117,7 @@ def configure_logging(settings: Settings) -> None:
         return
     level = logging.getLevelName(settings.log_level)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(RedactingFormatter([s for s in (settings.es_password, settings.es_api_key) if s]))
     handler._hum_search_app = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level if isinstance(level, int) else logging.WARNING)

@@ -20,8 +20,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import tomllib
 import urllib.error
@@ -39,7 +37,14 @@ from hum_search.features.extract import current_spec
 from hum_search.indexing.run import index_paths
 from hum_search.store import open_store
 from tests.test_app import catalogue, make_hum, start, wav_bytes  # noqa: F401 (catalogue is a fixture)
-from tests.test_browser import CHROMIUM, free_port, is_local, launch, need, open_app
+from tests.test_browser import (
+    CHROMIUM,
+    is_local,
+    launch,
+    need,
+    open_app,
+    streamlit_app,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "app.py")
@@ -136,31 +141,10 @@ class Server:
 
 @pytest.fixture(scope="module")
 def web_server(catalogue, tmp_path_factory):  # noqa: F811
-    """`streamlit run app.py` as the docs start it by hand: no --server.address (the config binds)."""
-    port = free_port()
+    """The app as the docs start it by hand, with Elasticsearch credentials in its environment."""
     log_path = tmp_path_factory.mktemp("web-faults") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUM_SEARCH_")}
-    env.update(HUM_SEARCH_STORE=str(catalogue.store), HUM_SEARCH_MUSIC_ROOT=str(catalogue.music),
-               HUM_SEARCH_CACHE_DIR=str(tmp_path_factory.mktemp("no-models")), HUM_SEARCH_WORKERS="1",
-               HUM_SEARCH_ES_USER="elastic", HUM_SEARCH_ES_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while http_get(f"{url}/_stcore/health")[1] != "ok":
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.3)
-            yield Server(url, port, log_path)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with streamlit_app(catalogue, log_path, HUM_SEARCH_ES_USER="elastic", HUM_SEARCH_ES_PASSWORD=PASSWORD) as url:
+        yield Server(url, int(url.rsplit(":", 1)[1]), log_path)
 
 
 def http_get(url: str) -> tuple[int, str]:

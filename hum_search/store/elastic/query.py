@@ -53,28 +53,27 @@ def _vector(v: np.ndarray) -> list[float]:
     return normalize_rows(np.asarray(v, np.float32).ravel()).tolist()
 
 
-def melody_knn_body(vector: np.ndarray, k: int, genres: Sequence[str] | None, per_song: int, *,
-                    candidates_factor: float = 10.0) -> dict[str, Any]:
-    """One nested kNN search: the best k songs by their nearest segment, each with its best
-    ``per_song`` segments as inner hits. The genre filter sits inside the knn clause, so HNSW only
-    visits songs of those genres (a pre-filter, not a post-filter of a global top k)."""
+def knn_body(field: str, vector: np.ndarray, k: int, genres: Sequence[str] | None, *,
+             candidates_factor: float = 10.0, **extra: Any) -> dict[str, Any]:
+    """One kNN search over ``field``, the best k documents, ``_source`` off. The genre filter sits
+    inside the knn clause, so HNSW only visits songs of those genres (a pre-filter, not a
+    post-filter of a global top k). ``extra`` goes into the knn clause (e.g. ``inner_hits``)."""
     k = max(1, min(int(k), MAX_K))
-    knn: dict[str, Any] = {
-        "field": F_SEG_VECTOR,
-        "query_vector": _vector(vector),
-        "k": k,
-        "num_candidates": num_candidates(k, candidates_factor),
-        "inner_hits": {
-            "name": INNER_HITS_NAME,
-            "size": max(1, min(int(per_song), MAX_INNER_HITS)),
-            "_source": False,
-            "fields": [F_SEG_START, F_SEG_END],
-        },
-    }
+    knn: dict[str, Any] = {"field": field, "query_vector": _vector(vector), "k": k,
+                           "num_candidates": num_candidates(k, candidates_factor), **extra}
     flt = genre_filter(genres)
     if flt:
         knn["filter"] = flt
     return {"size": k, "_source": False, "track_total_hits": False, "knn": knn}
+
+
+def melody_knn_body(vector: np.ndarray, k: int, genres: Sequence[str] | None, per_song: int, *,
+                    candidates_factor: float = 10.0) -> dict[str, Any]:
+    """One nested kNN search: the best k songs by their nearest segment, each with its best
+    ``per_song`` segments as inner hits."""
+    inner = {"name": INNER_HITS_NAME, "size": max(1, min(int(per_song), MAX_INNER_HITS)), "_source": False,
+             "fields": [F_SEG_START, F_SEG_END]}
+    return knn_body(F_SEG_VECTOR, vector, k, genres, candidates_factor=candidates_factor, inner_hits=inner)
 
 
 def msearch_lines(index: str, bodies: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,17 +87,8 @@ def msearch_lines(index: str, bodies: Iterable[dict[str, Any]]) -> list[dict[str
 
 def sound_knn_body(vector: np.ndarray, k: int, genres: Sequence[str] | None, *,
                    candidates_factor: float = 10.0) -> dict[str, Any]:
-    k = max(1, min(int(k), MAX_K))
-    knn: dict[str, Any] = {
-        "field": F_SOUND,
-        "query_vector": _vector(vector),
-        "k": k,
-        "num_candidates": num_candidates(k, candidates_factor),
-    }
-    flt = genre_filter(genres)
-    if flt:
-        knn["filter"] = flt
-    return {"size": k, "_source": False, "track_total_hits": False, "knn": knn}
+    """One kNN search over the songs' sound embeddings."""
+    return knn_body(F_SOUND, vector, k, genres, candidates_factor=candidates_factor)
 
 
 def _inner_value(ih: dict[str, Any], name: str) -> float | None:
