@@ -64,7 +64,7 @@ class MelodyFeatures:
 
     contour: np.ndarray  # (n_frames,) float32 MIDI pitch, NaN where no melody is heard
     fps: float  # contour frames per second
-    vectors: np.ndarray  # (n_segments, dim) float32, unit norm
+    vectors: np.ndarray  # (n_segments, dim) unit norm; float32, or float16 as read back from a store
     seg_start_s: np.ndarray  # (n_segments,) float32, song time where each segment starts
     seg_end_s: np.ndarray  # (n_segments,) float32
 

@@ -232,7 +232,7 @@ class EmbeddedStore(Store):
                         mel = MelodyFeatures(
                             contour=np.frombuffer(contour, np.float16).astype(np.float32),
                             fps=fps,
-                            vectors=np.frombuffer(vec, np.float16).astype(np.float32).reshape(-1, self.spec.melody_dim),
+                            vectors=np.frombuffer(vec, np.float16).reshape(-1, self.spec.melody_dim),  # as stored: see types
                             seg_start_s=np.frombuffer(st, np.float32).copy(),
                             seg_end_s=np.frombuffer(en, np.float32).copy(),
                         )

@@ -85,7 +85,7 @@ def melody_from_source(src: dict[str, Any], melody_dim: int) -> MelodyFeatures |
     return MelodyFeatures(
         contour=_unb64(mel["contour_f16"], np.float16).astype(np.float32),
         fps=float(mel["fps"]),
-        vectors=_unb64(mel["vectors_f16"], np.float16).astype(np.float32).reshape(-1, melody_dim),
+        vectors=_unb64(mel["vectors_f16"], np.float16).reshape(-1, melody_dim),  # as stored: see types
         seg_start_s=_unb64(mel["seg_start_f32"], np.float32),
         seg_end_s=_unb64(mel["seg_end_f32"], np.float32),
     )
