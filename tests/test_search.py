@@ -108,7 +108,11 @@ class _CountingStore:
     index): it records every batch of kNN searches the search sends."""
 
     def __init__(self, store, exact: bool):
-        self._store, self._exact, self.batches = store, exact, []
+        self._store, self._exact, self.batches, self.reads = store, exact, [], []
+
+    def get(self, song_ids, **kw):
+        self.reads.append(list(song_ids))
+        return self._store.get(song_ids, **kw)
 
     def searches_exactly(self) -> bool:
         return self._exact
@@ -137,6 +141,8 @@ def test_first_stage_sends_one_batch_and_at_most_32_searches_where_searches_cost
         assert counting.batches[0] > melody.MAX_QUERY_WINDOWS
     else:
         assert 1 <= counting.batches[0] <= melody.MAX_QUERY_WINDOWS == 32
+        # the songs are read once, for the fine pass; the re-rank reuses those records
+        assert [len(r) > 0 for r in counting.reads] == [True], counting.reads
 
 
 def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
@@ -145,17 +151,18 @@ def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
     from hum_search.search import candidates as cand
 
     store, _ = tiny_store
-    rec = store.get(["s3"], melody=True, sound=False)["s3"]
+    records = store.get(["s3"], melody=True, sound=False)
+    rec = records["s3"]
     target = int(np.argmax(rec.melody.seg_start_s > 20.0))  # a segment well inside the song
     q = np.asarray(rec.melody.vectors[target : target + 1], np.float32)
     t = float(rec.melody.seg_start_s[target])
-    whole = cand.local_knn(store, q, ["s3"], k=1)
+    whole = cand.local_knn(records, q, k=1)
     assert whole[0][0].start_s == pytest.approx(t)  # the song's best segment is the vector itself
-    inside = cand.local_knn(store, q, ["s3"], k=1, regions={"s3": [(t - 1.0, t + 1.0)]})
+    inside = cand.local_knn(records, q, k=1, regions={"s3": [(t - 1.0, t + 1.0)]})
     assert inside[0][0].start_s == pytest.approx(t)
-    elsewhere = cand.local_knn(store, q, ["s3"], k=1, regions={"s3": [(0.0, t - 6.0)]})
+    elsewhere = cand.local_knn(records, q, k=1, regions={"s3": [(0.0, t - 6.0)]})
     assert elsewhere[0] and elsewhere[0][0].start_s <= t - 6.0
-    assert cand.local_knn(store, q, ["s3"], k=1, regions={"s3": []}) == [[]]
+    assert cand.local_knn(records, q, k=1, regions={"s3": []}) == [[]]
 
     c = cand.Candidate("s3", 1.0, hits=[(0.9, 30.0, 1.2, 0.0, 31.0), (0.8, 30.5, 1.0, 0.0, 31.0),
                                          (0.7, 10.0, 0.8, 0.0, 12.0)])

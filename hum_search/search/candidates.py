@@ -47,7 +47,7 @@ import numpy as np
 from ..features import melody
 from ..features.extract import QueryAnalysis
 from ..store.base import Store, cosine_score
-from ..types import SegmentHit
+from ..types import SegmentHit, SongRecord
 
 K_PER_WINDOW = 20  # songs the kNN returns for each query window
 RERANK_SONGS = 50  # candidates re-ranked by alignment
@@ -65,6 +65,7 @@ class Candidate:
     best: float  # the song's vote (see the module docstring)
     hits: list[tuple[float, float, float, float, float]] = field(default_factory=list)
     # (score, estimated hum start in the song, tempo, query window mean pitch, song segment start)
+    record: SongRecord | None = None  # the song with its melody, when the first stage read it already
 
 
 def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) -> list[Candidate]:
@@ -75,14 +76,18 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
     if len(fine.vectors) and store.searches_exactly():  # a small catalogue: one exact pass over all of it
         hits = store.melody_knn(fine.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
-        return vote(fine, hits, K_PER_WINDOW)[:RERANK_SONGS]
-    coarse = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K)[:COARSE_SONGS]
+        return vote(fine, hits, K_PER_WINDOW, keep=RERANK_SONGS)
+    coarse = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K, keep=COARSE_SONGS)
     if len(fine.vectors) == 0 or not coarse:
         return coarse[:RERANK_SONGS]  # (a hum too short for the fine windows)
     span_s = len(qa.contour) / melody.CONTOUR_FPS
     regions = {c.song_id: hit_regions(c, span_s) for c in coarse} if FINE_REGIONS else None
-    hits = local_knn(store, fine.vectors, [c.song_id for c in coarse], K_PER_WINDOW, regions)
-    return vote(fine, hits, K_PER_WINDOW)[:RERANK_SONGS]
+    records = store.get([c.song_id for c in coarse], melody=True, sound=False)
+    hits = local_knn(records, fine.vectors, K_PER_WINDOW, regions)
+    out = vote(fine, hits, K_PER_WINDOW, keep=RERANK_SONGS)
+    for c in out:  # the re-rank needs the same records: not read twice
+        c.record = records.get(c.song_id)
+    return out
 
 
 def hit_regions(c: Candidate, span_s: float) -> list[tuple[float, float]]:
@@ -97,13 +102,13 @@ def hit_regions(c: Candidate, span_s: float) -> list[tuple[float, float]]:
     return [(s - FINE_MARGIN_S, s + span_s * t + FINE_MARGIN_S) for s, t in chosen]
 
 
-def local_knn(store: Store, vectors: np.ndarray, song_ids: list[str], k: int,
+def local_knn(records: dict[str, SongRecord], vectors: np.ndarray, k: int,
               regions: dict[str, list[tuple[float, float]]] | None = None) -> list[list[SegmentHit]]:
-    """Exact kNN of each vector over the segments of ``song_ids`` only (with ``regions``, only the
-    segments starting inside a song's regions, in song seconds): the best k songs, best segment
-    each (as ``Store.melody_knn`` with per_song=1)."""
+    """Exact kNN of each vector over the segments of ``records`` only (songs read with their
+    melody; with ``regions``, only the segments starting inside a song's regions, in song seconds):
+    the best k songs, best segment each (as ``Store.melody_knn`` with per_song=1)."""
     songs, keep = [], []
-    for r in store.get(song_ids, melody=True, sound=False).values():
+    for r in records.values():
         if r.melody is None or len(r.melody.vectors) == 0:
             continue
         st = r.melody.seg_start_s
@@ -130,41 +135,48 @@ def local_knn(store: Store, vectors: np.ndarray, song_ids: list[str], k: int,
             for qi in range(len(vectors))]
 
 
-def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int) -> list[Candidate]:
-    """Candidates from each window's hits, ranked by their vote (see the module docstring)."""
-    by_song: dict[str, Candidate] = {}
-    rows = []  # (song index, offset index, estimated start, evidence)
+def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int, keep: int | None = None) -> list[Candidate]:
+    """Candidates from each window's hits, ranked by their vote (see the module docstring); the
+    ``keep`` best (all by default). Ties keep the order in which the songs were first hit."""
+    counts = [len(hits) for hits in per_window]
+    total = sum(counts)
+    if total == 0:
+        return []
+    flat = [h for hits in per_window for h in hits]
+    qi = np.repeat(np.arange(len(per_window)), counts)
     song_index: dict[str, int] = {}
+    song = np.fromiter((song_index.setdefault(h.song_id, len(song_index)) for h in flat), np.int64, total)
+    seg_start = np.fromiter((h.start_s for h in flat), np.float64, total)
+    score = np.fromiter((h.score for h in flat), np.float64, total)
+    base = np.array([hits[-1].score if len(hits) >= k else NO_BASE_SCORE for hits in per_window], np.float64)
+    tempo = w.tempo.astype(np.float64)[qi]
+    start = seg_start - w.offset_s.astype(np.float64)[qi] * tempo
     offsets, offset_idx = np.unique(w.offset_s, return_inverse=True)
-    for qi, hits in enumerate(per_window):
-        if not hits:
-            continue
-        base = hits[-1].score if len(hits) >= k else NO_BASE_SCORE
-        for h in hits:
-            c = by_song.get(h.song_id)
-            if c is None:
-                c = by_song[h.song_id] = Candidate(h.song_id, h.score)
-                song_index[h.song_id] = len(song_index)
-            start = h.start_s - float(w.offset_s[qi]) * float(w.tempo[qi])
-            c.hits.append((h.score, start, float(w.tempo[qi]), float(w.mean_pitch[qi]), h.start_s))
-            rows.append((song_index[h.song_id], offset_idx[qi], start, h.score - base))
-    if rows:
-        votes = _votes(np.array(rows, dtype=np.float64), len(song_index), len(offsets))
-        for sid, v in zip(song_index, votes):
-            by_song[sid].best = float(v)
-    return sorted(by_song.values(), key=lambda c: -c.best)
+    votes = _votes(song, offset_idx[qi], start, score - base[qi], len(song_index), len(offsets))
+    by_song = np.argsort(song, kind="stable")  # each song's hits, in the order they came
+    bounds = np.searchsorted(song[by_song], np.arange(len(song_index) + 1))
+    rows = list(zip(score.tolist(), start.tolist(), tempo.tolist(), w.mean_pitch.astype(np.float64)[qi].tolist(),
+                    seg_start.tolist()))
+    ids = list(song_index)
+    return [Candidate(ids[j], float(votes[j]), [rows[i] for i in by_song[bounds[j]:bounds[j + 1]].tolist()])
+            for j in np.argsort(-votes, kind="stable")[:keep].tolist()]
 
 
-def _votes(arr: np.ndarray, n_songs: int, n_off: int) -> np.ndarray:
-    """Each song's vote from rows (song index, offset index, estimated start, evidence): the best
-    evidence per (song, start bin, offset), summed over offsets, best bin (a hit also counts for
-    the next bin)."""
-    song, off, start = arr[:, 0].astype(int), arr[:, 1].astype(int), arr[:, 2]
-    ev = np.maximum(arr[:, 3], 0)
-    b = np.floor(start / VOTE_BIN_S).astype(int)
+def _votes(song: np.ndarray, off: np.ndarray, start: np.ndarray, evidence: np.ndarray, n_songs: int,
+           n_off: int) -> np.ndarray:
+    """Each song's vote from its hits (song index, offset index, estimated start, evidence): the
+    best evidence per (song, start bin, offset), summed over offsets, best bin (a hit also counts
+    for the next bin). Sparse: only the cells that hold a hit are touched."""
+    ev = np.maximum(evidence, 0.0)
+    b = np.floor(start / VOTE_BIN_S).astype(np.int64)
     b -= b.min()
     n_bins = int(b.max()) + 2
-    cell = np.zeros((n_songs, n_bins, n_off))
-    np.maximum.at(cell, (song, b, off), ev)
-    np.maximum.at(cell, (song, b + 1, off), ev)
-    return cell.sum(axis=2).max(axis=1)
+    keys = np.concatenate([(song * n_bins + b) * n_off + off, (song * n_bins + b + 1) * n_off + off])
+    evs = np.concatenate([ev, ev])
+    order = np.lexsort((-evs, keys))  # by cell, best evidence first
+    cells, first = np.unique(keys[order], return_index=True)
+    song_bin, which = np.unique(cells // n_off, return_inverse=True)
+    sums = np.bincount(which, weights=evs[order][first])  # over the offsets of each (song, bin)
+    votes = np.zeros(n_songs)
+    np.maximum.at(votes, song_bin // n_bins, sums)
+    return votes

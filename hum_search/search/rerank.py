@@ -31,7 +31,10 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
     """Align the hum with each candidate around its best hits; results ranked by alignment cost, scored."""
     if not cands:
         return []
-    songs = store.get([c.song_id for c in cands], melody=True, sound=False)
+    songs = {c.song_id: c.record for c in cands if c.record is not None}
+    missing = [c.song_id for c in cands if c.record is None]
+    if missing:
+        songs.update(store.get(missing, melody=True, sound=False))
     query = qa.contour[~np.isnan(qa.contour)]
     query_len_s = len(qa.contour) / melody.CONTOUR_FPS
     regions: list[_Region] = []
