@@ -190,3 +190,34 @@ def test_large_catalogue_switches_to_the_index_by_itself(tmp_path, monkeypatch):
     assert progress and progress[-1] == (N_SONGS, N_SONGS)
     assert store.melody_knn(queries(1), k=1)[0][0].song_id == "song0000"
     store.close()
+
+
+def test_a_catalogue_past_large_vectors_gets_the_large_recipe_and_keeps_it(tmp_path, monkeypatch, caplog):
+    """Past LARGE_VECTORS the index is rebuilt with the large recipe (HNSW list quantizer, capped
+    list count, 6-bit codes); it finds the same songs, is saved with that recipe and reopens
+    without a rebuild; a small index that grows past the threshold is rebuilt."""
+    store = open_ann(tmp_path / "s")
+    fill(store, range(N_SONGS // 2))
+    q = queries(N_SONGS // 2)
+    store.melody_knn(q[:1], k=3)
+    assert not store._ann.large  # small recipe below the threshold
+    monkeypatch.setattr(annlib, "LARGE_VECTORS", N_SONGS * N_SEG // 2 + 1)
+    monkeypatch.setattr(annlib, "MAX_LISTS", 8)
+    fill(store, range(N_SONGS // 2, N_SONGS))
+    with caplog.at_level(logging.INFO, logger="hum_search.store.embedded"):
+        hits = store.melody_knn(queries(N_SONGS), k=3)
+    assert "building" in caplog.text and store._ann.large
+    assert store._ann.index.nlist <= 8
+    found = [row[0].song_id for row in hits]
+    assert sum(f == f"song{i:04d}" for i, f in enumerate(found)) >= N_SONGS - 2  # 6-bit codes: near-exact
+    store.close()
+    info = json.loads((tmp_path / "s" / annlib.ANN_DIR / annlib.POINTER).read_text())
+    assert info["recipe"] == annlib.recipe(SPEC.melody_dim, large=True)
+    assert info["recipe"]["encoding"] == annlib.LARGE_ENCODING and info["recipe"]["quantizer"].startswith("HNSW")
+    files = ann_files(tmp_path / "s")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hum_search.store.embedded"):
+        again = open_ann(tmp_path / "s")
+        assert [row[0].song_id for row in again.melody_knn(queries(N_SONGS), k=3)] == [row[0].song_id for row in hits]
+    assert "building" not in caplog.text and ann_files(tmp_path / "s") == files and again._ann.large
+    again.close()

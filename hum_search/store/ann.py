@@ -51,6 +51,16 @@ TRAIN_PER_LIST = 40  # training vectors per list (faiss warns below 39)
 REBUILD_GROWTH = 4.0  # retrain when the index holds this many times the vectors it was trained on
 MAX_REMOVALS = 200  # more songs removed or replaced at once: rebuild rather than remove one by one
 ADD_BATCH_SONGS = 500  # songs read from SQLite per batch while building
+# Above LARGE_VECTORS (about 40,000 songs of 3.5 minutes) the index takes the large recipe: the
+# flat list quantizer and SQ8 codes would cost, at 100,000 songs (48 M vectors), 4.2 GB of memory
+# and an hour of list assignment on 2 cores. Instead: at most MAX_LISTS lists, found through an
+# HNSW graph of the list centroids (assignment and probing cost no longer grow with the list
+# count), 6-bit codes (60 bytes a vector: 2.9 GB at 48 M) and a shorter k-means (LARGE_TRAIN_ITER).
+LARGE_VECTORS = 20_000_000
+LARGE_ENCODING = "SQ6"
+MAX_LISTS = 8192
+HNSW_NEIGHBOURS = 32  # M of the centroids' HNSW graph
+LARGE_TRAIN_ITER = 10  # k-means iterations of the large recipe (faiss' default: 25)
 
 Progress = Callable[[int, int], None]  # (songs done, songs in all)
 Reader = Callable[[list[int]], Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray]]]  # rowid, vectors, starts, ends
@@ -66,8 +76,10 @@ class SongRow:
 class AnnIndex:
     """A faiss IVF index over every stored segment vector, with the songs it covers."""
 
-    def __init__(self, index, covered: dict[int, tuple[str, int]], trained_vectors: int, dim: int):
+    def __init__(self, index, covered: dict[int, tuple[str, int]], trained_vectors: int, dim: int,
+                 large: bool = False):
         self.index = index
+        self.large = large  # built with the large recipe (see LARGE_VECTORS)
         self.covered = covered  # rowid -> (song_id, vectors in the index, segment length in seconds)
         self.trained_vectors = trained_vectors
         self.dim = dim
@@ -85,6 +97,8 @@ class AnnIndex:
 
         nprobe = min(self.index.nlist, max(MIN_NPROBE, int(np.ceil(NPROBE_SHARE * self.index.nlist))))
         params = faiss.SearchParametersIVF(nprobe=nprobe)
+        if self.large:  # the centroids' graph must return at least nprobe lists
+            params.quantizer_params = faiss.SearchParametersHNSW(efSearch=max(2 * nprobe, 64))
         sims, ids = self.index.search(np.ascontiguousarray(q, np.float32), k, params=params)
         rowid = np.where(ids >= 0, ids >> TIME_BITS, -1)
         start = (ids & ((1 << TIME_BITS) - 1)).astype(np.float64) * TIME_STEP_S
@@ -147,8 +161,9 @@ class AnnIndex:
         if stale:
             self._remove(stale)
         new = [s for s in songs if s.rowid not in self.covered]
-        if self.n_vectors + sum(s.n_segments for s in new) > REBUILD_GROWTH * max(self.trained_vectors, 1):
-            return False
+        after = self.n_vectors + sum(s.n_segments for s in new)
+        if after > REBUILD_GROWTH * max(self.trained_vectors, 1) or (after > LARGE_VECTORS) != self.large:
+            return False  # outgrew its training, or its recipe
         if new:
             self._add(new, read, progress)
         return True
@@ -186,13 +201,23 @@ class AnnIndex:
         import faiss
 
         total = sum(s.n_segments for s in songs)
+        large = total > LARGE_VECTORS
         nlist = max(MIN_LISTS, total // LIST_SIZE)
+        if large:
+            nlist = min(nlist, MAX_LISTS)
         sample = _training_sample(songs, read, nlist * TRAIN_PER_LIST)
         nlist = max(1, min(nlist, len(sample) // TRAIN_PER_LIST))
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, _quantizer_type(), faiss.METRIC_INNER_PRODUCT)
+        if large:
+            quantizer = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        else:
+            quantizer = faiss.IndexFlatIP(dim)
+        code = _quantizer_type(LARGE_ENCODING if large else ENCODING)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, code, faiss.METRIC_INNER_PRODUCT)
+        if large:
+            index.cp.niter = LARGE_TRAIN_ITER
+            index.clustering_index = faiss.IndexFlatIP(dim)  # k-means on a flat index; the graph is built once
         index.train(sample)
-        ann = cls(index, {}, total, dim)
+        ann = cls(index, {}, total, dim, large)
         ann._add(songs, read, progress)
         return ann
 
@@ -211,7 +236,7 @@ class AnnIndex:
             rows = [self.covered[r] for r in rowids.tolist()]
             np.savez(f, rowid=rowids, song_id=np.array([r[0] for r in rows], dtype="U"),
                      n=np.array([r[1] for r in rows], np.int64), length=np.array([r[2] for r in rows], np.float64))
-        info = {"format": FORMAT_VERSION, "recipe": recipe(self.dim), "trained_vectors": self.trained_vectors,
+        info = {"format": FORMAT_VERSION, "recipe": recipe(self.dim, self.large), "trained_vectors": self.trained_vectors,
                 "files": {name: _file_sum(folder / name) for name in (index_file, songs_file)}}
         for name in (index_file, songs_file):
             _fsync(folder / name)
@@ -238,7 +263,8 @@ class AnnIndex:
         if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
             raise AnnUnusable(f"format {info.get('format') if isinstance(info, dict) else '?'}, "
                               f"this version reads {FORMAT_VERSION}")
-        if info.get("recipe") != recipe(dim):
+        large = info.get("recipe") == recipe(dim, large=True)
+        if info.get("recipe") != recipe(dim, large):
             raise AnnUnusable("it was built with other settings")
         files = info.get("files") or {}
         for name, (size, crc) in files.items():
@@ -256,17 +282,21 @@ class AnnIndex:
             raise AnnUnusable(f"it could not be read ({type(e).__name__})") from None
         if index.d != dim or sum(c[1] for c in covered.values()) != index.ntotal:
             raise AnnUnusable("its song list does not match its vectors")
-        return cls(index, covered, int(info.get("trained_vectors", index.ntotal)), dim)
+        return cls(index, covered, int(info.get("trained_vectors", index.ntotal)), dim, large)
 
 
 class AnnUnusable(Exception):
     """The saved approximate index cannot be used (the message says why); it is rebuilt."""
 
 
-def recipe(dim: int) -> dict:
+def recipe(dim: int, large: bool = False) -> dict:
     """What the index's contents depend on: a saved index with another recipe is rebuilt."""
-    return {"dim": dim, "encoding": ENCODING, "time_bits": TIME_BITS, "time_step_s": TIME_STEP_S,
-            "metric": "inner_product", "list_size": LIST_SIZE}
+    out = {"dim": dim, "encoding": ENCODING, "time_bits": TIME_BITS, "time_step_s": TIME_STEP_S,
+           "metric": "inner_product", "list_size": LIST_SIZE}
+    if large:
+        out.update(encoding=LARGE_ENCODING, max_lists=MAX_LISTS, quantizer=f"HNSW{HNSW_NEIGHBOURS}",
+                   train_iter=LARGE_TRAIN_ITER)
+    return out
 
 
 def segment_ids(rowid: int, starts: np.ndarray) -> np.ndarray:
@@ -276,11 +306,11 @@ def segment_ids(rowid: int, starts: np.ndarray) -> np.ndarray:
     return (np.int64(rowid) << TIME_BITS) | steps
 
 
-def _quantizer_type():
+def _quantizer_type(encoding: str):
     import faiss
 
     return {"SQ8": faiss.ScalarQuantizer.QT_8bit, "SQ6": faiss.ScalarQuantizer.QT_6bit,
-            "SQ4": faiss.ScalarQuantizer.QT_4bit, "SQfp16": faiss.ScalarQuantizer.QT_fp16}[ENCODING]
+            "SQ4": faiss.ScalarQuantizer.QT_4bit, "SQfp16": faiss.ScalarQuantizer.QT_fp16}[encoding]
 
 
 def _training_sample(songs: list[SongRow], read, n: int) -> np.ndarray:
