@@ -20,11 +20,13 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    same vote over their K_PER_WINDOW best songs keeps the RERANK_SONGS candidates for the
    alignment re-rank (``rerank.py``).
    Only the song time around each song's FINE_REGIONS best coarse hits is scored (``hit_regions``:
-   the hum's span at the hit's tempo, FINE_MARGIN_S either side), not the whole song. Same 150
-   hums, two passes (forced on the 300-song store) against the scale benchmark's stores of 300 /
-   1,300 / 10,300 songs (``candidates`` + ``rerank`` only, warm): whole songs MRR 0.973 / 0.933 / 0.877, p50 at +10,000 368 ms; 3 regions 0.973 / 0.933 /
-   0.887, 288 ms; 2 regions 0.922 at +1,000; 1 region 0.862 at +10,000. The vote sees fewer
-   unrelated stretches of the same songs, so it is both cheaper and a little better.
+   the hum's span at the hit's tempo, FINE_MARGIN_S either side), not the whole song. 150 dev
+   medium hums against the scale benchmark's stores (benchmarks/window_plans.py --mode auto
+   --plans 6:32 --fine-regions 0,3,2,1; two passes forced on 300 songs), MRR at 300 / 1,300 /
+   10,300 songs: whole songs 0.973 / 0.933 / 0.877 (first stage + re-rank p50/p95 at 10,300:
+   292/361 ms); 3 regions 0.973 / 0.933 / 0.887 (207/253 ms); 2 regions 0.922 at 1,300; 1 region
+   0.862 at 10,300. The vote sees fewer unrelated stretches of the same songs: cheaper, a little
+   better.
    This is the search of the previous release (200 kNN searches over the whole catalogue)
    restricted to the coarse pass's songs: 32 coarse windows alone lost dev medium MRR 0.973 ->
    0.938; with the fine pass it is back (benchmarks/window_plans.py, README "Benchmarks").
