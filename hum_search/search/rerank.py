@@ -37,20 +37,22 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
         songs.update(store.get(missing, melody=True, sound=False))
     query = qa.contour[~np.isnan(qa.contour)]
     query_len_s = len(qa.contour) / melody.CONTOUR_FPS
-    regions: list[_Region] = []
+    picked = []  # (candidate, its song's contour, chosen hits: (start, tempo, query mean, segment start))
     for c in cands:
         rec = songs.get(c.song_id)
         if rec is None or rec.melody is None or len(rec.melody.contour) == 0:
             continue
-        contour = rec.melody.contour
-        chosen: list[tuple[float, float, float, float]] = []  # (start, tempo, query mean, segment start)
+        chosen: list[tuple[float, float, float, float]] = []
         for _, start, tempo, q_mean, seg_start in sorted(c.hits, key=lambda h: -h[0]):
             if all(abs(start - u[0]) >= REGION_GAP_S for u in chosen):
                 chosen.append((start, tempo, q_mean, seg_start))
                 if len(chosen) >= REGIONS_PER_SONG:
                     break
-        seg_means = _segment_means(contour, [x[3] for x in chosen])
-        for (start, tempo, q_mean, _), seg_mean in zip(chosen, seg_means):
+        picked.append((c, rec.melody.contour, chosen))
+    means = iter(_segment_means([(contour, [x[3] for x in chosen]) for _, contour, chosen in picked]))
+    regions: list[_Region] = []
+    for c, contour, chosen in picked:
+        for (start, tempo, q_mean, _), seg_mean in zip(chosen, means):
             span = query_len_s * tempo
             lo = max(0.0, start - REGION_MARGIN * span - 1.0)
             hi = start + (1 + REGION_MARGIN) * span + 1.0
@@ -125,12 +127,24 @@ def _best_by_song(regions: list[_Region], al: align.Alignment, shift: float, dow
     return best
 
 
-def _segment_means(contour: np.ndarray, starts_s: list[float]) -> np.ndarray:
-    """Circular mean pitch of the song windows starting at ``starts_s`` (as in melody.song_segments)."""
-    if not starts_s:
-        return np.zeros(0, np.float32)
+def _segment_means(songs: list[tuple[np.ndarray, list[float]]]) -> np.ndarray:
+    """Circular mean pitch of the song windows starting at each song's ``starts_s`` (as in
+    melody.song_segments), for (contour, starts_s) of many songs in one call: the stretches that
+    hold each song's windows are laid end to end and measured at once."""
     length = melody.SEGMENT_S * melody.CONTOUR_FPS
-    starts = np.clip(np.asarray(starts_s) * melody.CONTOUR_FPS, 0, max(len(contour) - length, 0))
-    lo = int(starts.min())  # work on the stretch that holds the windows, not the whole song
-    hi = int(np.ceil(starts.max() + length)) + 1
-    return melody.window_vectors(contour[lo:hi], starts - lo, length)[1]
+    gap = np.full(int(np.ceil(length)) + 1, np.nan, np.float32)
+    pieces, starts = [], []
+    at = 0
+    for contour, starts_s in songs:
+        if not starts_s:
+            continue
+        st = np.clip(np.asarray(starts_s) * melody.CONTOUR_FPS, 0, max(len(contour) - length, 0))
+        lo = int(st.min())  # the stretch that holds the windows, not the whole song
+        hi = int(np.ceil(st.max() + length)) + 1
+        piece = contour[lo:hi]
+        pieces += [piece, gap]  # (unvoiced between songs: a window never reads the next one)
+        starts.append(st - lo + at)
+        at += len(piece) + len(gap)
+    if not pieces:
+        return np.zeros(0, np.float32)
+    return melody.window_vectors(np.concatenate(pieces), np.concatenate(starts), length)[1]
