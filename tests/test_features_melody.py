@@ -39,6 +39,29 @@ def test_query_window_at_the_right_tempo_matches_the_song_segment():
     assert estimated_start == pytest.approx(2.0, abs=0.5)
 
 
+def test_a_short_slow_hum_gets_a_partial_window_that_finds_its_place():
+    """6 s hummed at 0.72x cover 4.3 s of song: no whole window fits at that tempo, so the best
+    whole windows assume the hum is faster than it is. The partial window (the hum as the first 86 %
+    of a window, the rest 0) at the tempo ratio nearest 0.72 matches the segment that starts where
+    the hum does better than any segment matches a whole window."""
+    rng = np.random.default_rng(5)
+    song = contour_of(60 + np.cumsum(rng.integers(-3, 4, 60)))
+    seg = melody.song_segments(song)
+    tempo, start_s = 0.72, 3.2
+    frames = np.arange(start_s * melody.CONTOUR_FPS, len(song), tempo)[: int(6.0 * melody.CONTOUR_FPS)]
+    hum = song[frames.astype(int)] - 5
+    q = melody.query_windows(hum, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
+    partial = q.tempo < melody.SEGMENT_S / (len(hum) / melody.CONTOUR_FPS)
+    assert partial.sum() >= 1 and np.all(q.offset_s[partial] == 0)
+    sims = q.vectors @ seg.vectors.T
+    qi, si = np.unravel_index(np.argmax(sims), sims.shape)
+    assert partial[qi] and q.tempo[qi] == pytest.approx(tempo, rel=0.05)
+    assert seg.seg_start_s[si] == pytest.approx(start_s, abs=0.4)
+    assert sims[partial].max() > sims[~partial].max() + 0.05
+    coarse = melody.query_windows(hum)
+    assert 1 <= len(coarse.vectors) <= melody.MAX_QUERY_WINDOWS
+
+
 def test_short_query_still_gives_a_window():
     q = melody.query_windows(contour_of([60, 62, 64, 65, 67, 65, 64, 62]))  # 2.4 s
     assert len(q.vectors) >= 1

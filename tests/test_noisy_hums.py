@@ -93,12 +93,13 @@ def test_a_hard_hum_finds_its_song(searcher, condition):
     assert max(ranks) <= 10, ranks  # and none lost (one skipped-note hum sits at rank 5: matching, not the front end)
 
 
-@pytest.mark.parametrize("condition", ["steady harmonic hum at 5 dB SNR", "whistled at 2 kHz",
-                                       "another song on the radio through the pauses at 7 dB SNR"])
+@pytest.mark.parametrize("condition", ["steady harmonic hum at 5 dB SNR", "whistled at 2 kHz"])
 def test_a_noise_following_tracker_fails_the_same_fixtures(searcher, monkeypatch, condition):
     """Without the stationary-noise removal, with the old 1,100 Hz ceiling and without the
-    foreground gate the tracker follows the fan or the radio, or misses the whistle: these fixtures
-    are hard enough to tell the two apart."""
+    foreground gate the tracker follows the fan or misses the whistle: these fixtures are hard
+    enough to tell the two apart. (The radio hums are not in this list: since the re-rank searches
+    tempo and key more widely, 3 of 4 are found at rank 1 from the noise-following contour too, so
+    the gate is checked frame by frame, in the next test.)"""
     monkeypatch.setattr(pitch, "HUM", pitch.HumParams(fmin_hz=65.0, fmax_hz=1100.0, fix_harmonic_jumps=True,
                                                       min_peakiness=2.3, denoise=False, background_gate=False))
     ranks = _ranks(searcher, CONDITIONS[condition])

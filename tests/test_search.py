@@ -168,3 +168,44 @@ def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
                                          (0.7, 10.0, 0.8, 0.0, 12.0)])
     m = cand.FINE_MARGIN_S
     assert cand.hit_regions(c, span_s=8.0) == [(30.0 - m, 30.0 + 8.0 * 1.2 + m), (10.0 - m, 10.0 + 8.0 * 0.8 + m)]
+
+
+# --- the re-rank's tempo and key search ----------------------------------------------------------------
+def _contour_record(i: int, contour: np.ndarray) -> SongRecord:
+    meta = SongMeta(f"r{i}", f"/music/r{i}.wav", f"R {i}", None, None, None, len(contour) / melody.CONTOUR_FPS,
+                    f"{i:064x}", 1, 1.0, "2026-01-01T00:00:00Z")
+    return SongRecord(meta, melody.song_segments(contour), None)
+
+
+@pytest.mark.parametrize("widened", [True, False])
+def test_rerank_aligns_a_slow_hum_whose_hits_claim_the_wrong_tempo_and_key(monkeypatch, widened):
+    """A hum at 0.76x, 3 semitones down, whose best kNN hit assumed 0.95x and a key 4 semitones
+    off (as slow hums' windows do in the benchmark's "wide" profile): aligned only at the hit's tempo
+    and key the right song costs as much as a wrong one; with the tempo scales and the second key
+    estimate it is found, cheaply, at the right place."""
+    from hum_search.search import rerank
+    from hum_search.search.candidates import Candidate
+    if not widened:
+        monkeypatch.setattr(rerank, "REGION_SCALES", (1.0,))
+        monkeypatch.setattr(rerank, "FINE_TEMPO_SCALES", ())
+        monkeypatch.setattr(rerank, "SECOND_KEY_MIN_GAP", 12.0)
+    rng = np.random.default_rng(11)
+    songs = [np.repeat(60 + rng.integers(-7, 8, 200), 8).astype(np.float32)
+             for _ in range(8)]  # 64 s each, notes of 0.32 s
+    start_s, tempo = 20.0, 0.76
+    frames = np.arange(start_s * melody.CONTOUR_FPS, len(songs[0]), tempo)[: int(9.0 * melody.CONTOUR_FPS)]
+    hum = songs[0][frames.astype(int)] - 3.0
+    seg_start = 20.0
+    _, true_mean, _ = melody.window_vectors(hum, np.zeros(1), melody.SEGMENT_S / 0.95 * melody.CONTOUR_FPS)
+    cands = [Candidate(f"r{i}", 1.0 - 0.01 * i, hits=[(0.9, seg_start, 0.95, float(true_mean[0]) + 4.0, seg_start)],
+                       record=_contour_record(i, s)) for i, s in enumerate(songs)]
+    qa = analysis.QueryAnalysis(len(hum) / melody.CONTOUR_FPS, hum, 0.0, melody.query_windows(hum), len(hum) / melody.CONTOUR_FPS)
+    results = rerank.rerank(None, qa, cands)
+    costs = {r.song.song_id: r.cost for r in results}
+    others = min(c for sid, c in costs.items() if sid != "r0")
+    if widened:
+        assert results[0].song.song_id == "r0" and costs["r0"] < 0.35 < others
+        assert results[0].match_start_s == pytest.approx(start_s, abs=1.0)
+        assert results[0].match_end_s == pytest.approx(start_s + 9.0 * tempo, abs=1.0)
+    else:
+        assert costs["r0"] > 0.6

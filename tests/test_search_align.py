@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hum_search.search import align
 
@@ -36,3 +37,36 @@ def test_alignment_path_is_monotonic_and_spans_the_query():
     qi, rj = align.alignment_path(song[10:60], song)
     assert qi[0] == 0 and qi[-1] == 49
     assert np.all(np.diff(qi) >= 0) and np.all(np.diff(rj) >= 0)
+
+
+def _cost_along(query: np.ndarray, region: np.ndarray, qi: np.ndarray, rj: np.ndarray) -> float:
+    """The mean cost of a warping path, from align's rules written out once more: every frame on it,
+    and STEP_PENALTY per non-diagonal step (a (1,2) step skips a song frame; a (2,1) step shows in
+    the path as two query frames on one song frame)."""
+    d = np.minimum(align.pitch_class_distance(query[qi] - np.nan_to_num(region[rj])), align.COST_CAP)
+    d = np.where(np.isnan(region[rj]), align.UNVOICED_COST, d)
+    steps = np.stack([np.diff(qi), np.diff(rj)], axis=1)
+    bent = np.sum((steps[:, 1] == 2) | (steps[:, 1] == 0))
+    return float((d.sum() + align.STEP_PENALTY * bent) / len(query))
+
+
+def test_the_compiled_alignment_costs_what_its_path_costs():
+    """align() (compiled, split over threads) against alignment_path() (the plain numpy programme
+    kept for plots): the cost of the path the second finds is the cost the first reports, for many
+    regions with gaps in one call; and a padded row costs what it costs alone."""
+    rng = np.random.default_rng(7)
+    query = contour_of(60 + np.cumsum(rng.integers(-3, 4, 30)), note_s=0.2)
+    n_regions = 2 * align.MIN_REGIONS_PER_THREAD + 3  # enough for more than one thread
+    regions = contour_of(60 + np.cumsum(rng.integers(-3, 4, (n_regions, 50)), axis=1).ravel(), note_s=0.2)
+    regions = regions.reshape(n_regions, -1).astype(np.float64)
+    regions[rng.random(regions.shape) < 0.05] = np.nan
+    al = align.align(query, regions)
+    for i, r in enumerate(regions):
+        qi, rj = align.alignment_path(query, r)
+        assert al.cost[i] == pytest.approx(_cost_along(query, r, qi, rj), abs=1e-4)
+        assert al.end[i] == rj[-1]
+    padded = np.concatenate([regions, np.full((n_regions, 7), np.inf)], axis=1)
+    padded[5, 40:] = np.inf  # a shorter region among longer ones
+    together = align.align(query, padded)
+    alone = align.align(query, padded[5:6])  # on the calling thread
+    assert together.cost[5] == pytest.approx(alone.cost[0]) and together.start[5] == alone.start[0]

@@ -42,6 +42,7 @@ MAX_QUERY_WINDOWS = 32
 QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 6))  # hum tempo / song tempo
 FINE_MAX_WINDOWS = 200
 FINE_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 11))
+PARTIAL_MIN_SHARE = 0.6  # a hum covering at least this share of a window's span gets a partial window
 MIN_VOICED_S = 2.0  # a hum needs at least this much voiced sound
 MIN_SPREAD = 0.1  # windows whose pitch hardly moves (RMS of the centred vector) are not used
 
@@ -98,14 +99,18 @@ def trim(contour: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 # --- segment vectors --------------------------------------------------------------------------------
-def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float,
+                   partial: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segment vectors of the windows [start, start + length) (in contour frames, fractional).
 
     Each window is divided into SEGMENT_POINTS equal bins; a bin's value is the mean of
     exp(2πi·pitch/12) over its voiced frames (0 when it has none, and shorter than 1 when the pitch
     moves inside it). The window is rotated by the angle of its overall mean, then (real, imag) are
     stacked (less the mean of the real parts) and scaled to unit norm. Returns (vectors (n, MELODY_DIM), circular mean pitch (n,)
-    in semitones mod 12, ok mask (n,): fully inside the contour and voiced enough)."""
+    in semitones mod 12, ok mask (n,): fully inside the contour and voiced enough).
+
+    ``partial``: a window may run past the end of the contour (its last bins stay 0; voicing is
+    measured on the part inside; see ``query_windows``)."""
     starts = np.asarray(starts, np.float64)
     n = len(contour)
     voiced = ~np.isnan(contour)
@@ -121,8 +126,9 @@ def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float) -> tu
     bins_v = np.diff(sv, axis=1)
     bins = bins_z / np.maximum(bins_v, 1e-9)
     bins[bins_v < 0.5] = 0
-    voiced_share = (sv[:, -1] - sv[:, 0]) / length
-    ok = (starts >= 0) & (starts + length <= n + 1e-6) & (voiced_share >= 1 - MAX_UNVOICED)
+    inside = np.minimum(starts + length, n) - starts if partial else np.full(len(starts), length)
+    voiced_share = (sv[:, -1] - sv[:, 0]) / np.maximum(inside, 1e-9)
+    ok = (starts >= 0) & ((starts + length <= n + 1e-6) | partial) & (voiced_share >= 1 - MAX_UNVOICED)
     total = bins.sum(axis=1, keepdims=True)
     rot = np.conj(total / np.maximum(np.abs(total), 1e-9))
     r = bins * rot
@@ -159,14 +165,25 @@ class QueryWindows:
 def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
                   max_windows: int | None = None, *, strict_cap: bool = True) -> QueryWindows:
     """Windows of a trimmed query contour for every tempo ratio in ``tempi`` (a window at tempo τ
-    spans SEGMENT_S / τ seconds of hum). A query too short for any window gives one window of its
-    whole length, with the tempo ratio that makes it span one segment. ``strict_cap``: never more
-    than ``max_windows`` (each window is a paid kNN search); else about that many, at the spacing
-    of the previous release (the fine windows, which search a small exact store or score songs)."""
+    spans SEGMENT_S / τ seconds of hum). Where the hum covers at least PARTIAL_MIN_SHARE of a
+    window but not all of it (a short, slow hum: 6 s hummed at 0.75x cover 4.5 s of song), the whole
+    hum is the first part of one window, the rest 0 (``window_vectors(partial=True)``): its cosine
+    with the segment that starts where the hum does counts the part hummed. A query too short for any window gives one window of its whole length, with the tempo ratio that
+    makes it span one segment. ``strict_cap``: never more than ``max_windows`` (each window is a
+    paid kNN search); else about that many, at the spacing of the previous release (the fine
+    windows, which search a small exact store or score songs)."""
     tempi = QUERY_TEMPI if tempi is None else tempi
     max_windows = MAX_QUERY_WINDOWS if max_windows is None else max_windows
+    n = len(contour)
+    plans = [(tau, SEGMENT_S / tau * CONTOUR_FPS) for tau in tempi]
+    short = [(tau, length) for tau, length in plans if PARTIAL_MIN_SHARE * length <= n < length]
+    short = short[len(short) - max_windows // 2:]  # (the fastest: the most of them inside the hum)
+    plans = [(tau, length) for tau, length in plans if n >= length]
+    if not plans and not short and n >= 4:
+        plans = [(SEGMENT_S * CONTOUR_FPS / n, float(n))]
+    max_windows -= len(short)
     if hop_s is None:  # the hop that keeps the windows of all tempi within max_windows
-        span_s = len(contour) / CONTOUR_FPS
+        span_s = n / CONTOUR_FPS
         room = sum(max(span_s - SEGMENT_S / t, 0.0) for t in tempi)  # offsets available, seconds
         if strict_cap:
             slots = max_windows - sum(1 for t in tempi if span_s >= SEGMENT_S / t)  # first windows are free
@@ -174,11 +191,12 @@ def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
         else:
             hop_s = max(QUERY_HOP_S, room / max_windows)
     vecs, tempo, offset, means = [], [], [], []
-    n = len(contour)
-    plans = [(tau, SEGMENT_S / tau * CONTOUR_FPS) for tau in tempi]
-    plans = [(tau, length) for tau, length in plans if n >= length]
-    if not plans and n >= 4:
-        plans = [(SEGMENT_S * CONTOUR_FPS / n, float(n))]
+    for tau, length in short:
+        v, m, ok = window_vectors(contour, np.zeros(1), length, partial=True)
+        vecs.append(v[ok])
+        means.append(m[ok])
+        tempo.append(np.full(int(ok.sum()), tau, np.float32))
+        offset.append(np.zeros(int(ok.sum()), np.float32))
     for tau, length in plans:
         starts = np.arange(0.0, n - length + 1, hop_s * CONTOUR_FPS)
         v, m, ok = window_vectors(contour, starts, length)

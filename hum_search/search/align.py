@@ -7,14 +7,19 @@ pitch-class distance in semitones (octave errors are free), capped so that one w
 accompaniment note picked up by the song's melody extractor costs at most ``COST_CAP``. The result is
 the mean cost per query frame (0 = the same tune) and where in the region the match starts and ends.
 
-All regions are aligned at once: the dynamic programme runs over query frames, vectorized across
-(regions x song frames).
+All regions are aligned in one call to a compiled dynamic programme (numba, already installed with
+librosa; compiled once and cached on disk by numba, about 1.5 s the first time, 0.4 s to load).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 
 COST_CAP = 2.0  # semitones: the most one frame can cost
@@ -22,6 +27,10 @@ UNVOICED_COST = 1.0  # cost of aligning a query frame to a song frame without me
 PAD_COST = COST_CAP  # cost of a padding frame (regions have different lengths)
 DOWNSAMPLE = 2  # align at CONTOUR_FPS / DOWNSAMPLE (12.5 frames per second)
 STEP_PENALTY = 0.5  # added for each non-diagonal step (a local tempo change): rhythm counts
+MIN_REGIONS_PER_THREAD = 32  # fewer regions than this are aligned on the calling thread
+_THREADS = min(os.cpu_count() or 1, 4)  # alignment threads (2 on the 2-core machine: 70 -> 47 ms per hum)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 @dataclass
@@ -40,50 +49,82 @@ def pitch_class_distance(a: np.ndarray) -> np.ndarray:
 def align(query: np.ndarray, regions: np.ndarray) -> Alignment:
     """Subsequence DTW of ``query`` (n,) without NaN against every row of ``regions`` (B, m), whose
     values are already transposed to the query's key; NaN = no melody, +inf = padding."""
-    q = np.asarray(query, np.float32)
-    regions = np.asarray(regions, np.float32)
-    n = len(q)
-    b, m = regions.shape
-    if n == 0 or m == 0 or b == 0:
+    q = np.asarray(query, np.float64)
+    regions = np.asarray(regions, np.float64)
+    b, m = regions.shape if regions.ndim == 2 else (0, 0)
+    if len(q) == 0 or m == 0 or b == 0:
         return Alignment(np.full(b, np.inf, np.float32), np.zeros(b, np.int64), np.zeros(b, np.int64))
-    pad = np.isinf(regions)
-    nan = np.isnan(regions)
-    values = np.where(pad | nan, 0.0, regions).astype(np.float32)
-    fixed = np.where(pad, PAD_COST, UNVOICED_COST).astype(np.float32)
-    special = pad | nan
+    parts = np.array_split(np.arange(b), min(_THREADS, max(b // MIN_REGIONS_PER_THREAD, 1)))
 
-    def cost(i: int) -> np.ndarray:
-        d = np.minimum(pitch_class_distance(q[i] - values), COST_CAP)
-        return np.where(special, fixed, d)
+    def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _dtw(q, np.ascontiguousarray(regions[rows]), COST_CAP, UNVOICED_COST, PAD_COST, STEP_PENALTY)
 
-    big = np.float32(1e9)
-    c_prev = cost(0)
-    d_prev = c_prev.copy()  # subsequence: a match may start at any song frame
-    s_prev = np.broadcast_to(np.arange(m, dtype=np.int32), (b, m)).copy()  # start column of each cell's path
-    d_prev2 = np.full((b, m), big, np.float32)
-    s_prev2 = s_prev.copy()
-    diag, skip, hold = (np.full((b, m), big, np.float32) for _ in range(3))
-    s_diag, s_skip, s_hold = (np.zeros((b, m), np.int32) for _ in range(3))
-    for i in range(1, n):
-        c = cost(i)
-        # (1,1): from (i-1, j-1); (1,2): from (i-1, j-2); (2,1): from (i-2, j-1) via (i-1, j)
-        diag[:, 1:] = d_prev[:, :-1]
-        np.add(d_prev[:, :-2], STEP_PENALTY, out=skip[:, 2:])
-        np.add(d_prev2[:, :-1], c_prev[:, 1:], out=hold[:, 1:])
-        hold[:, 1:] += STEP_PENALTY
-        s_diag[:, 1:] = s_prev[:, :-1]
-        s_skip[:, 2:] = s_prev[:, :-2]
-        s_hold[:, 1:] = s_prev2[:, :-1]
-        best = np.minimum(diag, skip)
-        start = np.where(skip < diag, s_skip, s_diag)
-        take_hold = hold < best
-        np.minimum(best, hold, out=best)
-        start = np.where(take_hold, s_hold, start)
-        d_prev2, s_prev2 = d_prev, s_prev
-        d_prev, s_prev, c_prev = c + best, start, c
-    end = np.argmin(d_prev, axis=1)
-    rows = np.arange(b)
-    return Alignment(cost=d_prev[rows, end] / n, start=s_prev[rows, end].astype(np.int64), end=end.astype(np.int64))
+    out = list(_pool().map(run, parts)) if len(parts) > 1 else [run(parts[0])]
+    cost, start, end = (np.concatenate(x) for x in zip(*out))
+    return Alignment(cost=cost.astype(np.float32), start=start, end=end)
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The threads that align regions side by side (the compiled programme releases the GIL); made
+    on first use, shared by every search of the process (thread-safe, unlike numba's own
+    ``parallel=True`` with its default thread pool)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="hum-search-align")
+        return _POOL
+
+
+@numba.njit(cache=True, nogil=True)
+def _local_cost(qi: float, v: float, cap: float, unvoiced: float, pad: float) -> float:
+    if np.isinf(v):
+        return pad
+    if np.isnan(v):
+        return unvoiced
+    a = qi - v
+    return min(abs(a - 12.0 * np.rint(a / 12.0)), cap)
+
+
+@numba.njit(cache=True, nogil=True)
+def _dtw(q, regions, cap, unvoiced, pad, penalty):  # pragma: no cover - compiled; tested through align()
+    """The dynamic programme of ``align``, one region at a time over three rolling rows (compiled:
+    3.5x faster than the same programme vectorized in numpy over (regions x song frames), the
+    previous implementation, for 100 regions of 260 frames and a 10 s hum; identical results)."""
+    b, m = regions.shape
+    n = len(q)
+    big = 1e9
+    cost_out = np.empty(b)
+    start_out = np.zeros(b, np.int64)
+    end_out = np.zeros(b, np.int64)
+    for r in range(b):
+        row = regions[r]
+        d0, d1, d2 = np.empty(m), np.empty(m), np.empty(m)  # accumulated cost, rows i-2, i-1, i
+        s0, s1, s2 = np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64)  # start columns
+        c_prev, c_cur = np.empty(m), np.empty(m)  # local costs of rows i-1 and i
+        for j in range(m):  # subsequence: a match may start at any song frame
+            c_prev[j] = _local_cost(q[0], row[j], cap, unvoiced, pad)
+            d1[j], s1[j], d0[j], s0[j] = c_prev[j], j, big, j
+        for i in range(1, n):
+            for j in range(m):
+                c = _local_cost(q[i], row[j], cap, unvoiced, pad)
+                c_cur[j] = c
+                best, st = big, 0
+                if j >= 1:  # (1,1) from (i-1, j-1)
+                    best, st = d1[j - 1], s1[j - 1]
+                if j >= 2 and d1[j - 2] + penalty < best:  # (1,2) from (i-1, j-2)
+                    best, st = d1[j - 2] + penalty, s1[j - 2]
+                if j >= 1 and d0[j - 1] + c_prev[j] + penalty < best:  # (2,1) from (i-2, j-1) via (i-1, j)
+                    best, st = d0[j - 1] + c_prev[j] + penalty, s0[j - 1]
+                d2[j], s2[j] = c + best, st
+            d0, d1, d2 = d1, d2, d0
+            s0, s1, s2 = s1, s2, s0
+            c_prev, c_cur = c_cur, c_prev
+        e = 0
+        for j in range(1, m):
+            if d1[j] < d1[e]:
+                e = j
+        cost_out[r], start_out[r], end_out[r] = d1[e] / n, s1[e], e
+    return cost_out, start_out, end_out
 
 
 def alignment_path(query: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
