@@ -9,12 +9,16 @@ alignment says where the match is; ``scoring.py`` turns costs into scores.
 
 Why the tempo scales and the second key: a slow or uneven hum's windows often match best at the
 wrong tempo (a hum at 0.78x whose best windows assume 1.3-1.4x), and a region resampled at that
-tempo and transposed by that window's key costs the right song more than a wrong one. Aligned
-only at the hit's tempo and key, 150 "wide" hums of the development benchmark's medium instance
-(300 songs) reached MRR 0.840 (dev: 0.977); with the second key and the tempo scales 0.852
-(dev: 0.980), at 50 ms per hum against 47 before (the alignment is now compiled and split over
-two threads: the same work took 70 ms on one). Measured with the first stage's candidates fixed
-(a harness outside the project; the benchmark's CLI figures are in docs/melody.md).
+tempo and transposed by that window's key costs the right song more than a wrong one. On 150
+"wide" hums of the development benchmark's medium instance (300 songs), first-stage candidates
+fixed, MRR: the hit's tempo and key only 0.797 (dev 0.973); with the second key 0.824; with the
+tempo scales as well 0.852 (dev 0.980; both with the first stage's partial windows, which alone
+bring 0.824 -> 0.840). 50 ms per hum against 47 before (the alignment is now compiled and split over
+two threads: the same work took 70 ms on one). The cost of an alignment grows with the square of
+the hum's length; hums over 10 s (voiced) are aligned at 8.3 instead of 12.5 frames per second:
+p95 -30 % on the same hums, the same MRR (at 100 frames, wide lost 0.016). Measured with the first
+stage's candidates fixed (a harness outside the project; the benchmark's CLI figures are in
+docs/melody.md).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ REGION_MARGIN = 0.3  # region = estimated span +- this share of the span (+ 1 s)
 FINE_SONGS = 10  # songs whose best region is aligned again at FINE_SHIFTS
 FINE_SHIFTS = (-0.5, 0.5)  # semitones either side of the key estimated from the hit
 REGION_SCALES = (0.8, 1.0, 1.25)  # each hit's region is aligned at these x the hit's tempo
+MAX_ALIGN_FRAMES = 125  # hum frames aligned at most: over 10 s voiced at 8.3 fps, over 15 s at 6.25
 FINE_REGIONS_PER_SONG = 2  # a leading song's best regions (position or key estimate) aligned again
 KEY_BINS = 36  # pitch-class histogram bins of the second key estimate (1/3 semitone each)
 KEY_SMOOTH = (0.25, 0.5, 1.0, 0.5, 0.25)  # the histograms are smoothed over +-2/3 semitone
@@ -79,7 +84,7 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
         return []
     # pass 1: every region in the estimated key; pass 2: the best region of each leading song
     # again, half a semitone either side (the key estimate from one window is not exact)
-    ds = align.DOWNSAMPLE
+    ds = max(align.DOWNSAMPLE, int(np.ceil(len(query) / MAX_ALIGN_FRAMES)))  # a long hum: coarser frames
     pass1 = align.align(query[::ds], _matrix(regions, 0.0, ds))
     best = _best_by_song(regions, pass1, 0.0, ds)
     leaders = sorted(best.values(), key=lambda m: m.cost)[:FINE_SONGS]
