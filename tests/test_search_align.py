@@ -70,3 +70,35 @@ def test_the_compiled_alignment_costs_what_its_path_costs():
     together = align.align(query, padded)
     alone = align.align(query, padded[5:6])  # on the calling thread
     assert together.cost[5] == pytest.approx(alone.cost[0]) and together.start[5] == alone.start[0]
+
+
+def test_importing_the_search_neither_imports_numba_nor_touches_the_disk():
+    """numba is imported, and the alignment compiled (and cached on disk), on the first alignment,
+    not when the library is imported."""
+    import subprocess
+    import sys
+    code = ("import sys, hum_search.engine, hum_search.search.align as a; "
+            "print('numba' in sys.modules, a._KERNEL is None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_the_alignment_compiles_without_a_writable_cache(monkeypatch):
+    """Where numba finds no writable cache location (its RuntimeError), the programme is compiled
+    without a cache, and aligns the same."""
+    import numba
+    query = contour_of([60, 62, 64, 65, 67])
+    region = contour_of([55, 60, 62, 64, 65, 67, 69])[None, :]
+    expected = align.align(query, region)
+    real_njit = numba.njit
+
+    def njit(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function '_dtw': no locator available for file")
+        return real_njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(align, "_KERNEL", None)
+    got = align.align(query, region)
+    assert align._KERNEL is not None
+    assert got.cost[0] == pytest.approx(expected.cost[0]) and got.start[0] == expected.start[0]

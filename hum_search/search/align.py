@@ -8,19 +8,21 @@ accompaniment note picked up by the song's melody extractor costs at most ``COST
 the mean cost per query frame (0 = the same tune) and where in the region the match starts and ends.
 
 All regions are aligned in one call to a compiled dynamic programme (numba, already installed with
-librosa; compiled once and cached on disk by numba, about 1.5 s the first time, 0.4 s to load).
+librosa), split over up to four threads: compiled on the first alignment of a process and cached on
+disk by numba (about 1.5 s the first time, 0.4 s to load it in a new process).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-import numba
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 COST_CAP = 2.0  # semitones: the most one frame can cost
 UNVOICED_COST = 1.0  # cost of aligning a query frame to a song frame without melody
@@ -30,7 +32,8 @@ STEP_PENALTY = 0.5  # added for each non-diagonal step (a local tempo change): r
 MIN_REGIONS_PER_THREAD = 32  # fewer regions than this are aligned on the calling thread
 _THREADS = min(os.cpu_count() or 1, 4)  # alignment threads (2 on the 2-core machine: 70 -> 47 ms per hum)
 _POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
+_KERNEL = None  # the compiled _dtw (see _kernel)
+_LAZY_LOCK = threading.Lock()
 
 
 @dataclass
@@ -57,7 +60,7 @@ def align(query: np.ndarray, regions: np.ndarray) -> Alignment:
     parts = np.array_split(np.arange(b), min(_THREADS, max(b // MIN_REGIONS_PER_THREAD, 1)))
 
     def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _dtw(q, np.ascontiguousarray(regions[rows]), COST_CAP, UNVOICED_COST, PAD_COST, STEP_PENALTY)
+        return _kernel()(q, np.ascontiguousarray(regions[rows]), COST_CAP, UNVOICED_COST, PAD_COST, STEP_PENALTY)
 
     out = list(_pool().map(run, parts)) if len(parts) > 1 else [run(parts[0])]
     cost, start, end = (np.concatenate(x) for x in zip(*out))
@@ -69,27 +72,35 @@ def _pool() -> ThreadPoolExecutor:
     on first use, shared by every search of the process (thread-safe, unlike numba's own
     ``parallel=True`` with its default thread pool)."""
     global _POOL
-    with _POOL_LOCK:
+    with _LAZY_LOCK:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="hum-search-align")
         return _POOL
 
 
-@numba.njit(cache=True, nogil=True)
-def _local_cost(qi: float, v: float, cap: float, unvoiced: float, pad: float) -> float:
-    if np.isinf(v):
-        return pad
-    if np.isnan(v):
-        return unvoiced
-    a = qi - v
-    return min(abs(a - 12.0 * np.rint(a / 12.0)), cap)
+def _kernel():
+    """The compiled dynamic programme, built on first use (numba is imported and the function compiled
+    then, not when this module is imported). numba caches the machine code on disk, next to this file
+    or in the user's cache folder; where neither is writable it compiles without a cache."""
+    global _KERNEL
+    with _LAZY_LOCK:
+        if _KERNEL is None:
+            import numba
+
+            try:
+                _KERNEL = numba.njit(cache=True, nogil=True)(_dtw)
+            except RuntimeError:  # "cannot cache function ...: no locator available"
+                log.info("no writable numba cache location: the alignment is compiled in every process")
+                _KERNEL = numba.njit(nogil=True)(_dtw)
+        return _KERNEL
 
 
-@numba.njit(cache=True, nogil=True)
 def _dtw(q, regions, cap, unvoiced, pad, penalty):  # pragma: no cover - compiled; tested through align()
     """The dynamic programme of ``align``, one region at a time over three rolling rows (compiled:
     3.5x faster than the same programme vectorized in numpy over (regions x song frames), the
-    previous implementation, for 100 regions of 260 frames and a 10 s hum; identical results)."""
+    previous implementation, for 100 regions of 260 frames and a 10 s hum; identical results).
+    The local cost (pitch-class distance capped at ``cap``; ``unvoiced`` for NaN, ``pad`` for +inf)
+    is written out twice, for the first row and the others: numba inlines nothing it is not given."""
     b, m = regions.shape
     n = len(q)
     big = 1e9
@@ -102,11 +113,15 @@ def _dtw(q, regions, cap, unvoiced, pad, penalty):  # pragma: no cover - compile
         s0, s1, s2 = np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64)  # start columns
         c_prev, c_cur = np.empty(m), np.empty(m)  # local costs of rows i-1 and i
         for j in range(m):  # subsequence: a match may start at any song frame
-            c_prev[j] = _local_cost(q[0], row[j], cap, unvoiced, pad)
-            d1[j], s1[j], d0[j], s0[j] = c_prev[j], j, big, j
+            v = row[j]
+            a = q[0] - v
+            c = pad if np.isinf(v) else unvoiced if np.isnan(v) else min(abs(a - 12.0 * np.rint(a / 12.0)), cap)
+            c_prev[j], d1[j], s1[j], d0[j], s0[j] = c, c, j, big, j
         for i in range(1, n):
             for j in range(m):
-                c = _local_cost(q[i], row[j], cap, unvoiced, pad)
+                v = row[j]
+                a = q[i] - v
+                c = pad if np.isinf(v) else unvoiced if np.isnan(v) else min(abs(a - 12.0 * np.rint(a / 12.0)), cap)
                 c_cur[j] = c
                 best, st = big, 0
                 if j >= 1:  # (1,1) from (i-1, j-1)
