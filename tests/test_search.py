@@ -199,7 +199,8 @@ def test_rerank_aligns_a_slow_hum_whose_hits_claim_the_wrong_tempo_and_key(monke
     _, true_mean, _ = melody.window_vectors(hum, np.zeros(1), melody.SEGMENT_S / 0.95 * melody.CONTOUR_FPS)
     cands = [Candidate(f"r{i}", 1.0 - 0.01 * i, hits=[(0.9, seg_start, 0.95, float(true_mean[0]) + 4.0, seg_start)],
                        record=_contour_record(i, s)) for i, s in enumerate(songs)]
-    qa = analysis.QueryAnalysis(len(hum) / melody.CONTOUR_FPS, hum, 0.0, melody.query_windows(hum), len(hum) / melody.CONTOUR_FPS)
+    length_s = len(hum) / melody.CONTOUR_FPS
+    qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
     results = rerank.rerank(None, qa, cands)
     costs = {r.song.song_id: r.cost for r in results}
     others = min(c for sid, c in costs.items() if sid != "r0")

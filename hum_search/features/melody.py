@@ -168,10 +168,11 @@ def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
     spans SEGMENT_S / τ seconds of hum). Where the hum covers at least PARTIAL_MIN_SHARE of a
     window but not all of it (a short, slow hum: 6 s hummed at 0.75x cover 4.5 s of song), the whole
     hum is the first part of one window, the rest 0 (``window_vectors(partial=True)``): its cosine
-    with the segment that starts where the hum does counts the part hummed. A query too short for any window gives one window of its whole length, with the tempo ratio that
-    makes it span one segment. ``strict_cap``: never more than ``max_windows`` (each window is a
-    paid kNN search); else about that many, at the spacing of the previous release (the fine
-    windows, which search a small exact store or score songs)."""
+    with the segment that starts where the hum does counts the part hummed. A query too short for
+    any window gives one window of its whole length, with the tempo ratio that makes it span one
+    segment. ``strict_cap``: never more than ``max_windows`` (each window is a paid kNN search);
+    else about that many, at the spacing of the previous release (the fine windows, which search a
+    small exact store or score songs)."""
     tempi = QUERY_TEMPI if tempi is None else tempi
     max_windows = MAX_QUERY_WINDOWS if max_windows is None else max_windows
     n = len(contour)

@@ -82,14 +82,16 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
     regions += _second_keys(query, regions)
     if not regions:
         return []
-    # pass 1: every region in the estimated key; pass 2: the best region of each leading song
-    # again, half a semitone either side (the key estimate from one window is not exact)
+    # pass 1: every region (hit, tempo scale, key estimate); pass 2: each leading song's best
+    # regions again, half a semitone either side (a key from one window is not exact) and at
+    # FINE_TEMPO_SCALES times their tempo
     ds = max(align.DOWNSAMPLE, int(np.ceil(len(query) / MAX_ALIGN_FRAMES)))  # a long hum: coarser frames
     pass1 = align.align(query[::ds], _matrix(regions, 0.0, ds))
     best = _best_by_song(regions, pass1, 0.0, ds)
     leaders = sorted(best.values(), key=lambda m: m.cost)[:FINE_SONGS]
     order = np.argsort(pass1.cost, kind="stable")
-    again, taken = [], dict.fromkeys((m.region.song_id for m in leaders), 0)  # each leader's FINE_REGIONS_PER_SONG best regions
+    again = []  # each leader's FINE_REGIONS_PER_SONG best regions
+    taken = dict.fromkeys((m.region.song_id for m in leaders), 0)
     for i in order:
         sid = regions[i].song_id
         if sid in taken and taken[sid] < FINE_REGIONS_PER_SONG:
