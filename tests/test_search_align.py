@@ -102,3 +102,20 @@ def test_the_alignment_compiles_without_a_writable_cache(monkeypatch):
     got = align.align(query, region)
     assert align._KERNEL is not None
     assert got.cost[0] == pytest.approx(expected.cost[0]) and got.start[0] == expected.start[0]
+
+
+def test_a_forked_child_aligns_with_threads_of_its_own():
+    """The thread pool made by a search does not survive a fork (indexing workers are forked): the
+    child makes its own instead of waiting forever on the parent's dead threads."""
+    import multiprocessing
+    regions = np.tile(contour_of([60, 62, 64, 65, 67, 69]), (2 * align.MIN_REGIONS_PER_THREAD, 1))
+    query = contour_of([62, 64, 65])
+    expected = align.align(query, regions)  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_align_costs, (query, regions)).get(timeout=60)
+    np.testing.assert_allclose(got, expected.cost)
+
+
+def _align_costs(query: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    return align.align(query, regions).cost

@@ -78,6 +78,16 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (indexing workers) inherits the pool object but not its threads: forget it."""
+    global _POOL, _LAZY_LOCK
+    _POOL, _LAZY_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _kernel():
     """The compiled dynamic programme, built on first use (numba is imported and the function compiled
     then, not when this module is imported). numba caches the machine code on disk, next to this file
