@@ -28,6 +28,7 @@ from hum_search.demo.tunes import TUNES_BY_SLUG
 from hum_search.engine import SoundChannel
 from hum_search.errors import HumSearchError, NoMelodyError
 from hum_search.features.extract import current_spec
+from hum_search.search import scoring
 from hum_search.search.results import mmss
 from hum_search.store import open_store
 from hum_search.web import folders, media, session
@@ -609,7 +610,9 @@ def test_formatting_helpers():
     # score words and colours from the confidence threshold (search.results.score_label)
     assert fmt.score_badge(0.97) == ("Strong match · 97%", "green")
     assert fmt.score_badge(0.75) == ("Good match · 75%", "green")
-    assert fmt.score_badge(0.5) == ("Good match · 50%", "green")  # confident: never a grey "Weak match"
+    lowest = scoring.CONFIDENT_MIN_SCORE  # confident: never a grey "Weak match"
+    assert fmt.score_badge(lowest) == (f"Good match · {round(100 * lowest)}%", "green")
+    assert fmt.score_badge(lowest - 0.01)[0].startswith("Possible match")
     assert fmt.score_badge(0.01)[1] == "gray"
     assert fmt.score_badge(0.93, "sound") == ("Similarity · 93%", "blue")
     assert fmt.safe_url("https://elastic:s3cret@es.example:9243/x?y=1") == "https://es.example:9243/x"
