@@ -157,8 +157,8 @@ def _key_histograms(contours: list[np.ndarray]) -> np.ndarray:
 
 def _region(song_id: str, contour: np.ndarray, start: float, tempo: float, key: float,
             query_len_s: float) -> "_Region | None":
-    """The song's contour around a hit at ``start`` (song seconds), resampled to hum time at the hit's
-    ``tempo``, so that a well-matched hum aligns on the diagonal and every non-diagonal step (a local
+    """The song's contour around a hit at ``start`` (song seconds), resampled to hum time at ``tempo``
+    (the hit's, or a scale of it), so that a well-matched hum aligns on the diagonal and every non-diagonal step (a local
     tempo change) costs STEP_PENALTY. None where the song has almost no melody there."""
     span = query_len_s * tempo
     lo = max(0.0, start - REGION_MARGIN * span - 1.0)
