@@ -210,3 +210,34 @@ def test_rerank_aligns_a_slow_hum_whose_hits_claim_the_wrong_tempo_and_key(monke
         assert results[0].match_end_s == pytest.approx(start_s + 9.0 * tempo, abs=1.0)
     else:
         assert costs["r0"] > 0.6
+
+
+def _pthreads_blas_threads() -> list[int]:
+    from threadpoolctl import ThreadpoolController
+
+    return [i["num_threads"] for i in ThreadpoolController().select(threading_layer="pthreads").info()]
+
+
+@pytest.mark.parametrize("user_setting", [None, "2"])
+def test_a_searcher_runs_a_pthreads_blas_on_one_thread_unless_the_user_chose(tiny_store, monkeypatch, user_setting):
+    """numpy's OpenBLAS spins its threads between products and took the cores from faiss and the
+    alignment (searcher.BLAS_THREADS); a user's OPENBLAS_NUM_THREADS wins."""
+    from threadpoolctl import ThreadpoolController
+
+    from hum_search.search import searcher as searcher_module
+
+    ctl = ThreadpoolController().select(threading_layer="pthreads")
+    if not ctl.lib_controllers:
+        pytest.skip("no pthreads BLAS is loaded in this environment")
+    if user_setting is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", user_setting)
+    monkeypatch.setattr(searcher_module, "_blas_done", False)
+    with ctl.limit(limits=2):  # the original limits come back afterwards
+        Searcher(tiny_store)
+        expected = 1 if user_setting is None else 2
+        assert _pthreads_blas_threads() == [expected] * len(ctl.lib_controllers)
+        ctl.limit(limits=2)
+        Searcher(tiny_store)  # once per process: a later setting stands
+        assert _pthreads_blas_threads() == [2] * len(ctl.lib_controllers)

@@ -13,6 +13,8 @@ Sound mode ("sounds like"): the PANNs embedding of the recording, cosine kNN ove
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from typing import Sequence
 
@@ -27,6 +29,15 @@ from .scoring import confidence
 log = logging.getLogger(__name__)
 
 MODES = ("hum", "sound")
+# numpy's OpenBLAS (a pthreads build) keeps its threads spinning for a while after each matrix
+# product; on a 2-core machine they took the cores from faiss's OpenMP threads and the alignment's
+# threads that run right after. One BLAS thread in a searching process, 10,300-song store, 150 hums
+# (benchmarks/scale.py): first stage p50 148 -> 113 ms, re-rank 56 -> 45 ms, total p95 328 -> 286 ms;
+# the fine pass's one large product (200 windows x ~36,000 segments) lost about 3 ms. A user's
+# OPENBLAS_NUM_THREADS is left as it is.
+BLAS_THREADS = 1
+_blas_once = threading.Lock()
+_blas_done = False
 
 
 class Searcher:
@@ -36,6 +47,7 @@ class Searcher:
         self.store = store
         self.sound_embedder = sound_embedder
         self.sound_off = sound_off  # why there is no sound embedder (cause and fix)
+        limit_blas_threads()
 
     def search(self, source: AudioSource, *, top: int = 10, genres: Sequence[str] | None = None,
                mode: str = "hum", query_name: str | None = None) -> SearchResponse:
@@ -79,3 +91,21 @@ class Searcher:
         timing = {"decode": qa.timing_ms["decode"], "features": qa.timing_ms["features"] + 1e3 * (t2 - t1),
                   "search": 1e3 * (t3 - t2), "rerank": 0.0, "total": 1e3 * (t3 - t0)}
         return SearchResponse(name, "sound", results, bool(results), timing, analysis=qa)
+
+
+def limit_blas_threads() -> None:
+    """Once per process: a pthreads BLAS (numpy's OpenBLAS) on BLAS_THREADS threads (see above).
+    OpenMP builds (faiss's own OpenBLAS, whose threads are faiss's) are left alone."""
+    global _blas_done
+    with _blas_once:
+        if _blas_done:
+            return
+        _blas_done = True
+        if os.environ.get("OPENBLAS_NUM_THREADS"):
+            return
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            ThreadpoolController().select(threading_layer="pthreads").limit(limits=BLAS_THREADS)
+        except Exception as e:  # an optimisation only
+            log.debug("could not limit the BLAS threads (%s)", e)
