@@ -170,6 +170,39 @@ def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
     assert cand.hit_regions(c, span_s=8.0) == [(30.0 - m, 30.0 + 8.0 * 1.2 + m), (10.0 - m, 10.0 + 8.0 * 0.8 + m)]
 
 
+
+def test_fine_pass_equals_a_brute_force_search_over_overlapping_regions():
+    """local_knn against the plain definition: for every window, the k songs whose best segment
+    (starting inside one of the song's regions, which may overlap) scores highest."""
+    from hum_search.search import candidates as cand
+    from hum_search.types import MelodyFeatures
+
+    rng = np.random.default_rng(3)
+    records, regions = {}, {}
+    for i in range(12):
+        n = int(rng.integers(5, 60))
+        v = rng.normal(size=(n, melody.MELODY_DIM)).astype(np.float16)
+        st = np.arange(n, dtype=np.float32) * melody.SEGMENT_HOP_S
+        meta = SongMeta(f"g{i}", f"/m/g{i}.wav", None, None, None, None, float(st[-1] + 5), "h", 0, 0.0, "")
+        records[f"g{i}"] = SongRecord(meta, MelodyFeatures(np.zeros(10, np.float32), melody.CONTOUR_FPS, v, st, st + 5), None)
+        regions[f"g{i}"] = [tuple(sorted(rng.uniform(-2, st[-1] + 2, 2))) for _ in range(int(rng.integers(0, 4)))]
+    q = rng.normal(size=(7, melody.MELODY_DIM)).astype(np.float32)
+    got = cand.local_knn(records, q, k=5, regions=regions)
+    for qi in range(len(q)):
+        best = {}
+        for sid, r in records.items():
+            st = r.melody.seg_start_s
+            inside = np.zeros(len(st), bool)
+            for lo, hi in regions[sid]:
+                inside |= (st >= np.float32(lo)) & (st <= np.float32(hi))
+            if inside.any():
+                sims = r.melody.vectors.astype(np.float32) @ q[qi]
+                j = int(np.flatnonzero(inside)[np.argmax(sims[inside])])
+                best[sid] = (float(sims[j]), float(st[j]))
+        want = sorted(best.items(), key=lambda kv: -kv[1][0])[:5]
+        assert [h.song_id for h in got[qi]] == [sid for sid, _ in want]
+        assert [h.start_s for h in got[qi]] == pytest.approx([t for _, (_, t) in want])
+
 # --- the re-rank's tempo and key search ----------------------------------------------------------------
 def _contour_record(i: int, contour: np.ndarray) -> SongRecord:
     meta = SongMeta(f"r{i}", f"/music/r{i}.wav", f"R {i}", None, None, None, len(contour) / melody.CONTOUR_FPS,
