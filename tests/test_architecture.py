@@ -29,6 +29,7 @@ ROOMS = {
     "hum_search.errors": (0, "errors"),
     "hum_search.types": (1, "types"),
     "hum_search.config": (1, "config"),
+    "hum_search.jit": (1, "jit"),
     "hum_search.features": (2, "features"),
     "hum_search.store": (2, "store"),
     "hum_search.search": (3, "search"),

@@ -50,3 +50,44 @@ def test_stationary_tones_are_removed_and_a_moving_one_is_kept():
     assert out.power[:, 50].mean() < 1.0
     assert out.power[np.arange(frames), moving].mean() > 90.0
     assert np.median(out.power[:, 200:]) == 0.0  # the floor itself is gone
+
+
+def _viterbi_reference(emit, emit_unvoiced, semitone, p):
+    """The tracker's Viterbi as plain Python (the implementation before it was compiled)."""
+    n, k = emit.shape
+    lam, octave, switch = p.jump_cost_per_semitone, p.octave_jump_cost, p.voicing_switch_cost
+    emit_l, unv_l, st_l = emit.tolist(), emit_unvoiced.tolist(), semitone.tolist()
+    back = [[0] * (k + 1) for _ in range(n)]
+    prev = emit_l[0] + [unv_l[0]]
+    for t in range(1, n):
+        best_v = min(range(k), key=prev.__getitem__)
+        cur = [0.0] * (k + 1)
+        for j in range(k):
+            best, arg = prev[k] + switch, k
+            for i in range(k):
+                jump = abs(st_l[t][j] - st_l[t - 1][i])
+                c = prev[i] + lam * jump + (octave if jump > 7 else 0.0)
+                if c < best:
+                    best, arg = c, i
+            cur[j], back[t][j] = best + emit_l[t][j], arg
+        to_unv = prev[best_v] + switch
+        cur[k], back[t][k] = (to_unv + unv_l[t], best_v) if to_unv < prev[k] else (prev[k] + unv_l[t], k)
+        prev = cur
+    s = min(range(k + 1), key=prev.__getitem__)
+    path = [0] * n
+    for t in range(n - 1, -1, -1):
+        path[t], s = s, back[t][s]
+    return np.array(path)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_compiled_viterbi_finds_the_plain_python_path(seed):
+    """Random salience costs and candidate pitches, with ties and octave jumps, both presets."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 400)), int(rng.integers(1, 6))
+    emit = np.round(rng.exponential(1.0, (n, k)), 1)  # rounded: ties happen
+    unvoiced = np.round(rng.exponential(1.0, n), 1)
+    semitone = (60 + np.cumsum(rng.normal(0, 4, (n, k)), axis=0)).astype(np.float32)
+    for params in (pitch.HUM, pitch.SONG):
+        expected = _viterbi_reference(emit, unvoiced, semitone, params)
+        assert np.array_equal(pitch._viterbi(emit, unvoiced, semitone, params), expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hum_search.jit import Compiled
 from hum_search.search import align
 
 from .contour_helpers import contour_of
@@ -73,14 +74,14 @@ def test_the_compiled_alignment_costs_what_its_path_costs():
 
 
 def test_importing_the_search_neither_imports_numba_nor_touches_the_disk():
-    """numba is imported, and the alignment compiled (and cached on disk), on the first alignment,
-    not when the library is imported."""
+    """numba is imported, and the alignment and the tracker's Viterbi compiled (and cached on disk),
+    on first use, not when the library is imported."""
     import subprocess
     import sys
-    code = ("import sys, hum_search.engine, hum_search.search.align as a; "
-            "print('numba' in sys.modules, a._KERNEL is None)")
+    code = ("import sys, hum_search.engine, hum_search.search.align as a, hum_search.features.pitch as p; "
+            "print('numba' in sys.modules, a._KERNEL.compiled is None, p._VITERBI.compiled is None)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
+    assert out.stdout.split() == ["False", "True", "True"]
 
 
 def test_the_alignment_compiles_without_a_writable_cache(monkeypatch):
@@ -98,9 +99,9 @@ def test_the_alignment_compiles_without_a_writable_cache(monkeypatch):
         return real_njit(*args, **kwargs)
 
     monkeypatch.setattr(numba, "njit", njit)
-    monkeypatch.setattr(align, "_KERNEL", None)
+    monkeypatch.setattr(align, "_KERNEL", Compiled(align._dtw))
     got = align.align(query, region)
-    assert align._KERNEL is not None
+    assert align._KERNEL.compiled is not None
     assert got.cost[0] == pytest.approx(expected.cost[0]) and got.start[0] == expected.start[0]
 
 

@@ -175,6 +175,8 @@ def _decode_soundfile(src, opts: _Options) -> Audio:
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         raise _NotForSoundfile() from None
     with f:
+        if f.subtype == "OPUS":  # FFmpeg decodes Opus faster: a 14 s 48 kHz hum 60 -> 36 ms
+            raise _NotForSoundfile()
         _check_not_truncated(f, name)
         sr = int(f.samplerate)
         frames = f.frames if f.frames and f.frames > 0 else None

@@ -26,6 +26,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
+from ..jit import Compiled
 from . import denoise, foreground
 
 SAMPLE_RATE = 16_000  # Hz, everything is tracked at this rate
@@ -269,40 +270,54 @@ def _refine(sal: np.ndarray, bins: np.ndarray, grid: _Grid) -> np.ndarray:
 
 
 def _viterbi(emit: np.ndarray, emit_unvoiced: np.ndarray, semitone: np.ndarray, p: TrackerParams) -> np.ndarray:
-    """Best path over K candidates + an unvoiced state (index K). Plain Python on scalars: with
-    K + 1 = 5 states this is several times faster than numpy on tiny arrays."""
+    """Best path over K candidates + an unvoiced state (index K), compiled (``jit.py``): the plain
+    Python loop it replaces took 21 ms of a 15 s hum's 69 ms of features, and about a quarter of a
+    song's tracking; same arithmetic in the same order, so the same path."""
+    return _VITERBI(np.ascontiguousarray(emit, np.float64), np.ascontiguousarray(emit_unvoiced, np.float64),
+                    np.ascontiguousarray(semitone, np.float64), float(p.jump_cost_per_semitone),
+                    float(p.octave_jump_cost), float(p.voicing_switch_cost))
+
+
+def _viterbi_path(emit, emit_unvoiced, semitone, lam, octave, switch):  # pragma: no cover - compiled
+    """The dynamic programme of ``_viterbi``: a jump from candidate i to j costs ``lam`` per
+    semitone plus ``octave`` beyond 7 semitones; entering or leaving the unvoiced state ``switch``."""
     n, k = emit.shape
-    lam, octave, switch = p.jump_cost_per_semitone, p.octave_jump_cost, p.voicing_switch_cost
-    emit_l = emit.tolist()
-    unv_l = emit_unvoiced.tolist()
-    st_l = semitone.tolist()
-    back = [[0] * (k + 1) for _ in range(n)]
-    prev = emit_l[0] + [unv_l[0]]
-    states = range(k)
+    back = np.zeros((n, k + 1), np.int64)
+    prev = np.empty(k + 1)
+    cur = np.empty(k + 1)
+    prev[:k] = emit[0]
+    prev[k] = emit_unvoiced[0]
     for t in range(1, n):
-        st_prev, st_now, e_now, bt = st_l[t - 1], st_l[t], emit_l[t], back[t]
-        best_v = min(states, key=prev.__getitem__)
+        best_v = 0
+        for i in range(1, k):
+            if prev[i] < prev[best_v]:
+                best_v = i
         from_unv = prev[k] + switch
-        cur = [0.0] * (k + 1)
-        for j in states:
-            s = st_now[j]
+        for j in range(k):
+            s = semitone[t, j]
             best, arg = from_unv, k
-            for i in states:
-                jump = abs(s - st_prev[i])
+            for i in range(k):
+                jump = abs(s - semitone[t - 1, i])
                 c = prev[i] + lam * jump + (octave if jump > 7 else 0.0)
                 if c < best:
                     best, arg = c, i
-            cur[j] = best + e_now[j]
-            bt[j] = arg
+            cur[j] = best + emit[t, j]
+            back[t, j] = arg
         to_unv = prev[best_v] + switch
         if to_unv < prev[k]:
-            cur[k], bt[k] = to_unv + unv_l[t], best_v
+            cur[k], back[t, k] = to_unv + emit_unvoiced[t], best_v
         else:
-            cur[k], bt[k] = prev[k] + unv_l[t], k
-        prev = cur
-    s = min(range(k + 1), key=prev.__getitem__)
+            cur[k], back[t, k] = prev[k] + emit_unvoiced[t], k
+        prev, cur = cur, prev
+    s = 0
+    for i in range(1, k + 1):
+        if prev[i] < prev[s]:
+            s = i
     path = np.empty(n, np.int64)
     for t in range(n - 1, -1, -1):
         path[t] = s
-        s = back[t][s]
+        s = back[t, s]
     return path
+
+
+_VITERBI = Compiled(_viterbi_path)

@@ -7,9 +7,8 @@ pitch-class distance in semitones (octave errors are free), capped so that one w
 accompaniment note picked up by the song's melody extractor costs at most ``COST_CAP``. The result is
 the mean cost per query frame (0 = the same tune) and where in the region the match starts and ends.
 
-All regions are aligned in one call to a compiled dynamic programme (numba, already installed with
-librosa), split over up to four threads: compiled on the first alignment of a process and cached on
-disk by numba (about 1.5 s the first time, 0.4 s to load it in a new process).
+All regions are aligned in one call to a compiled dynamic programme (``jit.py``: numba, compiled
+on the first alignment of a process and cached on disk), split over up to four threads.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..jit import Compiled
+
 log = logging.getLogger(__name__)
 
 COST_CAP = 2.0  # semitones: the most one frame can cost
@@ -32,7 +33,6 @@ STEP_PENALTY = 0.5  # added for each non-diagonal step (a local tempo change): r
 MIN_REGIONS_PER_THREAD = 32  # fewer regions than this are aligned on the calling thread
 _THREADS = min(os.cpu_count() or 1, 4)  # alignment threads (2 on the 2-core machine: 70 -> 47 ms per hum)
 _POOL: ThreadPoolExecutor | None = None
-_KERNEL = None  # the compiled _dtw (see _kernel)
 _LAZY_LOCK = threading.Lock()
 
 
@@ -60,7 +60,7 @@ def align(query: np.ndarray, regions: np.ndarray) -> Alignment:
     parts = np.array_split(np.arange(b), min(_THREADS, max(b // MIN_REGIONS_PER_THREAD, 1)))
 
     def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _kernel()(q, np.ascontiguousarray(regions[rows]), COST_CAP, UNVOICED_COST, PAD_COST, STEP_PENALTY)
+        return _KERNEL(q, np.ascontiguousarray(regions[rows]), COST_CAP, UNVOICED_COST, PAD_COST, STEP_PENALTY)
 
     out = list(_pool().map(run, parts)) if len(parts) > 1 else [run(parts[0])]
     cost, start, end = (np.concatenate(x) for x in zip(*out))
@@ -86,23 +86,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _kernel():
-    """The compiled dynamic programme, built on first use (numba is imported and the function compiled
-    then, not when this module is imported). numba caches the machine code on disk, next to this file
-    or in the user's cache folder; where neither is writable it compiles without a cache."""
-    global _KERNEL
-    with _LAZY_LOCK:
-        if _KERNEL is None:
-            import numba
-
-            try:
-                _KERNEL = numba.njit(cache=True, nogil=True)(_dtw)
-            except RuntimeError:  # "cannot cache function ...: no locator available"
-                log.info("no writable numba cache location: the alignment is compiled in every process")
-                _KERNEL = numba.njit(nogil=True)(_dtw)
-        return _KERNEL
 
 
 def _dtw(q, regions, cap, unvoiced, pad, penalty):  # pragma: no cover - compiled; tested through align()
@@ -150,6 +133,9 @@ def _dtw(q, regions, cap, unvoiced, pad, penalty):  # pragma: no cover - compile
                 e = j
         cost_out[r], start_out[r], end_out[r] = d1[e] / n, s1[e], e
     return cost_out, start_out, end_out
+
+
+_KERNEL = Compiled(_dtw)
 
 
 def alignment_path(query: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
