@@ -59,7 +59,10 @@ _KEY_SCALE = float(1 << (31 - _INDEX_BITS - 1))  # cosine steps of 2^-16 in the 
 # Above this many stored segments (about 600 songs of 3.5 min) melody kNN goes through the
 # approximate index (ann.py); below it the exact product is as fast and needs no index file.
 EXACT_MAX_SEGMENTS = 300_000
-ANN_SEGMENTS_PER_SONG = 16  # segments the approximate index returns per song asked for
+# Segments the approximate index returns per song asked for (a window's 120 songs: 960 segments).
+# 16 -> 8 on the scale benchmark's 150 dev hums (benchmarks/scale.py stores): the same MRR at
+# 1,300 / 10,300 / 100,300 songs (0.933 / 0.883 / 0.751), total p50 -7 / -9 / -48 ms.
+ANN_SEGMENTS_PER_SONG = 8
 ANN_MAX_K = 4096  # cap on segments asked of the approximate index per query vector
 ANN_SAVE_SHARE = 0.01  # an index synced in memory is saved when this share of its songs changed
 
