@@ -28,7 +28,8 @@ class Compiled:
         self.compiled: Callable | None = None
 
     def __call__(self, *args):
-        return (self.compiled or self._compile())(*args)
+        fn = self.compiled if self.compiled is not None else self._compile()
+        return fn(*args)
 
     def _compile(self) -> Callable:
         with _LOCK:

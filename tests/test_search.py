@@ -202,6 +202,8 @@ def test_fine_pass_equals_a_brute_force_search_over_overlapping_regions():
         want = sorted(best.items(), key=lambda kv: -kv[1][0])[:5]
         assert [h.song_id for h in got[qi]] == [sid for sid, _ in want]
         assert [h.start_s for h in got[qi]] == pytest.approx([t for _, (_, t) in want])
+    assert cand.local_knn(records, q[:0], k=5, regions=regions) == []
+    assert cand.local_knn(records, q, k=0, regions=regions) == [[]] * len(q)
 
 # --- the re-rank's tempo and key search ----------------------------------------------------------------
 def _contour_record(i: int, contour: np.ndarray) -> SongRecord:

@@ -13,7 +13,6 @@ on the first alignment of a process and cached on disk), split over up to four t
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..jit import Compiled
-
-log = logging.getLogger(__name__)
 
 COST_CAP = 2.0  # semitones: the most one frame can cost
 UNVOICED_COST = 1.0  # cost of aligning a query frame to a song frame without melody

@@ -121,7 +121,7 @@ def local_knn(records: dict[str, SongRecord], vectors: np.ndarray, k: int,
             ids.append(r.meta.song_id)
             counts.append(sum(b - a for a, b in spans))
             parts.extend((m.vectors[a:b], m.seg_start_s[a:b], m.seg_end_s[a:b]) for a, b in spans)
-    if not ids:
+    if not ids or k <= 0 or len(vectors) == 0:
         return [[] for _ in range(len(vectors))]
     seg = np.concatenate([p[0] for p in parts]).astype(np.float32)
     starts, ends = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
