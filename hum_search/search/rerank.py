@@ -23,6 +23,7 @@ docs/melody.md).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,7 +141,7 @@ def _second_keys(query: np.ndarray, regions: list[_Region]) -> list[_Region]:
     for r, k in zip(regions, keys):
         gap = abs((float(k) - r.key + 6.0) % 12.0 - 6.0)
         if gap > SECOND_KEY_MIN_GAP:
-            out.append(_Region(r.song_id, r.values, r.start_s, float(k), r.tempo, r.hit_start))
+            out.append(dataclasses.replace(r, key=float(k)))
     return out
 
 
@@ -158,8 +159,9 @@ def _key_histograms(contours: list[np.ndarray]) -> np.ndarray:
 def _region(song_id: str, contour: np.ndarray, start: float, tempo: float, key: float,
             query_len_s: float) -> "_Region | None":
     """The song's contour around a hit at ``start`` (song seconds), resampled to hum time at ``tempo``
-    (the hit's, or a scale of it), so that a well-matched hum aligns on the diagonal and every non-diagonal step (a local
-    tempo change) costs STEP_PENALTY. None where the song has almost no melody there."""
+    (the hit's, or a scale of it), so that a well-matched hum aligns on the diagonal and every
+    non-diagonal step (a local tempo change) costs STEP_PENALTY. None where the song has almost no
+    melody there."""
     span = query_len_s * tempo
     lo = max(0.0, start - REGION_MARGIN * span - 1.0)
     hi = start + (1 + REGION_MARGIN) * span + 1.0

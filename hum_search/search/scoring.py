@@ -19,6 +19,7 @@ SCORE_COST = -1.57  # per semitone of mean alignment cost
 SCORE_MARGIN = 16.77  # per unit of log(cost of the best other song / own cost)
 CONFIDENT_MIN_SCORE = 0.65  # on those hums dev 2.7 % / wide 0.7 % false accepts (0.6 let one more through in `eval`)
 
+
 def match_score(cost: float, other_best_cost: float | None) -> float:
     margin = math.log(max(other_best_cost, 1e-6) / max(cost, 1e-6)) if other_best_cost is not None else 0.0
     z = SCORE_BIAS + SCORE_COST * cost + SCORE_MARGIN * margin
