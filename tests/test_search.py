@@ -170,6 +170,26 @@ def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
     assert cand.hit_regions(c, span_s=8.0) == [(30.0 - m, 30.0 + 8.0 * 1.2 + m), (10.0 - m, 10.0 + 8.0 * 0.8 + m)]
 
 
+def test_the_fine_pass_scores_whole_songs_only_where_they_hold_few_segments(tiny_store, monkeypatch):
+    """Within FINE_WHOLE_MAX_SEGMENTS the coarse songs are scored whole (the exact search's
+    candidates); above it, each song's hit regions."""
+    from hum_search.search import candidates as cand
+
+    store, _ = tiny_store
+    records = store.get(["s1", "s3"], melody=True, sound=False)
+    coarse = [cand.Candidate("s1", 2.0, hits=[(0.9, 4.0, 1.0, 0.0, 4.0)]),
+              cand.Candidate("s3", 1.0, hits=[(0.8, 12.0, 0.8, 0.0, 12.0)])]
+    qa = analysis.QueryAnalysis(10.0, np.zeros(int(8 * melody.CONTOUR_FPS), np.float32), 0.0,
+                                melody.query_windows(np.zeros(0, np.float32)), 8.0)
+    n = sum(len(r.melody.vectors) for r in records.values())
+    monkeypatch.setattr(cand, "FINE_WHOLE_MAX_SEGMENTS", n)
+    assert cand.fine_regions(coarse, records, qa) is None
+    monkeypatch.setattr(cand, "FINE_WHOLE_MAX_SEGMENTS", n - 1)
+    assert cand.fine_regions(coarse, records, qa) == {c.song_id: cand.hit_regions(c, 8.0) for c in coarse}
+    monkeypatch.setattr(cand, "FINE_REGIONS", 0)  # regions off: always whole songs
+    assert cand.fine_regions(coarse, records, qa) is None
+
+
 
 def test_fine_pass_equals_a_brute_force_search_over_overlapping_regions():
     """local_knn against the plain definition: for every window, the k songs whose best segment
