@@ -173,7 +173,7 @@ def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
 def test_a_shorter_hum_hands_more_candidates_to_the_re_rank_within_bounds():
     from hum_search.search import candidates as cand
 
-    n = [cand.rerank_songs(s) for s in (0.5, 3.0, 5.0, 7.0, 10.0, 20.0, 60.0)]
+    n = [cand.rerank_songs(s) for s in (0.5, 3.0, 8.0, 9.0, 10.0, 20.0, 60.0)]
     assert n[0] == cand.RERANK_MAX_SONGS and n[-2:] == [cand.RERANK_SONGS] * 2
     assert all(a >= b for a, b in zip(n, n[1:])) and n[2] > n[3] > n[4] == cand.RERANK_SONGS
     assert cand.rerank_songs(cand.RERANK_REF_S / 2) == min(4 * cand.RERANK_SONGS, cand.RERANK_MAX_SONGS)

@@ -59,7 +59,7 @@ from ..types import SegmentHit, SongRecord
 K_PER_WINDOW = 20  # songs the kNN returns for each query window
 RERANK_SONGS = 50  # candidates re-ranked by alignment, for a hum of RERANK_REF_S or longer...
 RERANK_REF_S = 10.0  # ...a shorter one gets more (``rerank_songs``)...
-RERANK_MAX_SONGS = 150  # ...up to this many
+RERANK_MAX_SONGS = 100  # ...up to this many
 COARSE_K = 120  # songs the kNN returns for each coarse window
 COARSE_SONGS = 300  # songs the coarse pass hands to the fine pass
 VOTE_BIN_S = 1.0  # width of a bin of estimated hum starts (song seconds)
@@ -104,9 +104,11 @@ def rerank_songs(span_s: float) -> int:
     costs about the square of the hum's length, so a 5 s hum aligns 4 times the candidates of a 10 s
     one in the same time; and a short hum has few windows, so its vote ranks its song lower. 150
     dev / 150 wide medium hums (300 songs) and 150 dev hums at +10,000 songs, MRR: 0.980 / 0.850 /
-    0.883 with 50 for every hum; 0.987 / 0.856 / 0.890 with this; first stage + re-rank p95 at
-    +10,000, recordings up to 10 s, 184 -> 196 ms (50 for every hum, 100: 0.987 / 0.858 and p50
-    +45 ms)."""
+    0.883 with 50 for every hum; 0.987 / 0.856 / 0.890 with this, capped at 100 or at 150 (100 for
+    every hum: 0.987 / 0.858 / -, first stage + re-rank p50 +45 ms). The cap bounds what does not
+    shrink with the hum (region cutting, keys, per-candidate bookkeeping): at +10,000 songs the
+    total p95 of the recordings up to 10 s (scale benchmark) was 215 ms with 50 for every hum and
+    236 with a cap of 150."""
     scaled = RERANK_SONGS * (RERANK_REF_S / max(span_s, 1e-3)) ** 2
     return int(min(RERANK_MAX_SONGS, max(RERANK_SONGS, scaled)))
 
