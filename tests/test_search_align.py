@@ -120,3 +120,25 @@ def test_a_forked_child_aligns_with_threads_of_its_own():
 
 def _align_costs(query: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return align.align(query, regions).cost
+
+
+def test_the_re_rank_measures_each_hit_window_as_the_segments_were_measured():
+    """rerank._segment_means (many songs' hit windows in one call) gives each window the circular mean
+    pitch that melody.window_vectors gives it on its own song, including windows clipped at a song's
+    ends and songs whose hits lie far apart."""
+    from hum_search.features import melody
+    from hum_search.search import rerank
+
+    rng = np.random.default_rng(5)
+    songs = []
+    for n in (40, 300, 2500, 6000):  # frames: shorter than one window up to 4 minutes
+        c = (60 + np.cumsum(rng.normal(0, 1.5, n))).astype(np.float32)
+        c[rng.random(n) < 0.2] = np.nan
+        songs.append((c, sorted(rng.uniform(-3, n / melody.CONTOUR_FPS + 3, 3).tolist())))
+    songs.append((songs[0][0], []))
+    got = rerank._segment_means(songs)
+    length = melody.SEGMENT_S * melody.CONTOUR_FPS
+    want = np.concatenate([melody.window_vectors(c, np.clip(np.asarray(st) * melody.CONTOUR_FPS, 0, max(len(c) - length, 0)), length)[1]
+                           for c, st in songs if st])
+    assert len(got) == len(want) == 12
+    assert np.abs((got - want + 6) % 12 - 6).max() < 1e-3

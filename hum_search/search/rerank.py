@@ -167,9 +167,9 @@ def _region(song_id: str, contour: np.ndarray, start: float, tempo: float, key: 
     hi = start + (1 + REGION_MARGIN) * span + 1.0
     a, b = int(lo * melody.CONTOUR_FPS), int(hi * melody.CONTOUR_FPS)
     seg = contour[a:b]
-    if np.sum(~np.isnan(seg)) < 4:
+    if np.count_nonzero(seg == seg) < 4:  # (NaN != NaN: the voiced frames)
         return None
-    values = seg[np.minimum(np.arange(0, len(seg), tempo).astype(int), len(seg) - 1)]
+    values = seg[np.minimum(np.arange(0, len(seg), tempo).astype(np.intp), len(seg) - 1)]
     return _Region(song_id, values, a / melody.CONTOUR_FPS, key, tempo, start)
 
 
@@ -213,8 +213,9 @@ def _best_by_song(regions: list[_Region], al: align.Alignment, shift: float, dow
 
 def _segment_means(songs: list[tuple[np.ndarray, list[float]]]) -> np.ndarray:
     """Circular mean pitch of the song windows starting at each song's ``starts_s`` (as in
-    melody.song_segments), for (contour, starts_s) of many songs in one call: the stretches that
-    hold each song's windows are laid end to end and measured at once."""
+    melody.song_segments), for (contour, starts_s) of many songs in one call: the frames of each
+    window are laid end to end and measured at once (a song's two hits may lie minutes apart: one
+    stretch from the first to the last made short hums with 100 candidates spend 12 ms here)."""
     length = melody.SEGMENT_S * melody.CONTOUR_FPS
     gap = np.full(int(np.ceil(length)) + 1, np.nan, np.float32)
     pieces, starts = [], []
@@ -223,12 +224,12 @@ def _segment_means(songs: list[tuple[np.ndarray, list[float]]]) -> np.ndarray:
         if not starts_s:
             continue
         st = np.clip(np.asarray(starts_s) * melody.CONTOUR_FPS, 0, max(len(contour) - length, 0))
-        lo = int(st.min())  # the stretch that holds the windows, not the whole song
-        hi = int(np.ceil(st.max() + length)) + 1
-        piece = contour[lo:hi]
-        pieces += [piece, gap]  # (unvoiced between songs: a window never reads the next one)
-        starts.append(st - lo + at)
-        at += len(piece) + len(gap)
+        for s in st.tolist():
+            lo, hi = int(s), int(np.ceil(s + length)) + 1
+            piece = contour[lo:hi]
+            pieces += [piece, gap]  # (unvoiced between windows: a window never reads the next one)
+            starts.append(s - lo + at)
+            at += len(piece) + len(gap)
     if not pieces:
         return np.zeros(0, np.float32)
-    return melody.window_vectors(np.concatenate(pieces), np.concatenate(starts), length)[1]
+    return melody.window_vectors(np.concatenate(pieces), np.asarray(starts), length)[1]
