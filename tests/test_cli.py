@@ -376,3 +376,33 @@ def test_unexpected_exception_is_one_line_with_its_type(capsys, monkeypatch, tmp
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and "hunter22" not in err
     assert err.startswith("error: unexpected KeyError (") and "Fix: run again with HUM_SEARCH_LOG_LEVEL=DEBUG" in err
+
+
+_REMEMBERED_INTERRUPT = '''
+import ctypes, sys
+run = ctypes.pythonapi.PyRun_String
+run.restype, run.argtypes = ctypes.py_object, [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+try:  # what an extension module's start-up code does when Ctrl-C lands in it; the CLI handles it
+    run(b"raise KeyboardInterrupt" if sys.argv[2] == "1" else b"pass", 257, {}, {})
+except KeyboardInterrupt:
+    print("handled", flush=True)
+from hum_search.__main__ import leave
+leave(int(sys.argv[1]))
+'''
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX exit statuses")
+@pytest.mark.parametrize("status, interrupted", [(130, True), (0, False), (2, False)])
+def test_a_handled_ctrl_c_exits_with_the_status_the_cli_reports(tmp_path, status, interrupted):
+    """CPython remembers a KeyboardInterrupt raised in code run by PyRun_String and, for ``python -m``,
+    kills the process with SIGINT at exit even when it was handled: the CLI reported "interrupted"
+    and status 130, and its parent saw "killed by SIGINT" (a Ctrl-C during start-up, 10 of 40 tries).
+    ``__main__.leave`` exits with the reported status."""
+    import subprocess
+
+    (tmp_path / "remembered.py").write_text(_REMEMBERED_INTERRUPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    p = subprocess.run([sys.executable, "-m", "remembered", str(status), str(int(interrupted))], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.stdout == ("handled\n" if interrupted else "") and p.stderr == ""
+    assert p.returncode == status
