@@ -548,3 +548,28 @@ def test_index_cli_prints_the_sound_line_and_python_m_indexer_is_the_same(tmp_pa
     assert "indexed 1, unchanged 0" in p.stdout
     h = subprocess.run([sys.executable, "-m", "indexer", "--help"], capture_output=True, text=True, env=env, timeout=60)
     assert h.returncode == 0 and "--prune" in h.stdout and "stay in the index" in h.stdout and "exit status" in h.stdout
+
+
+def test_a_signal_while_the_pool_starts_a_worker_takes_effect_once_it_has_started():
+    """AnalysisPool.submit defers Ctrl-C and SIGTERM until the pool knows every process it started
+    (a worker interrupted halfway through its start was out of the pool's reach and printed an
+    EOFError traceback); afterwards they act as before, and other handlers are left as they were."""
+    import signal
+
+    from hum_search.indexing.workers import _signals_deferred
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with _signals_deferred():
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)  # twice: one KeyboardInterrupt
+            done.append("block finished")
+    assert done == ["block finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ignored stays ignored
+    try:
+        with _signals_deferred():
+            signal.raise_signal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

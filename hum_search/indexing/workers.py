@@ -24,6 +24,7 @@ and ``AnalysisPool``, which runs it in a ``ProcessPoolExecutor`` of worker proce
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -217,6 +218,30 @@ def _warnings(collect: _Collect, native: _NativeStderr) -> tuple[str, ...]:
 
 
 # --- in the indexer -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _signals_deferred():
+    """Ctrl-C and SIGTERM wait until the block is done, then take effect as usual. ``submit`` starts
+    the workers: interrupted halfway through starting one, the pool never learns of that process,
+    ``abort`` cannot stop it, and it finds its start-up data cut short and prints an EOFError
+    traceback after the indexer has said "interrupted" (1 in 40 tries of a signal in the first
+    half second)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
+            previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)
+
+
 class AnalysisPool:
     """``workers`` analysis processes, started on the first ``submit`` (0: analyse in this process,
     without crash isolation)."""
@@ -235,7 +260,8 @@ class AnalysisPool:
             self._pool = cf.ProcessPoolExecutor(max_workers=self.workers,
                                                 mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=worker_init, initargs=(os.getpid(),))
-        return self._pool.submit(self.analyze, *args)
+        with _signals_deferred():  # (submit may start the workers)
+            return self._pool.submit(self.analyze, *args)
 
     @property
     def broken(self) -> bool:
