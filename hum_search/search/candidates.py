@@ -106,9 +106,10 @@ def rerank_songs(span_s: float) -> int:
     dev / 150 wide medium hums (300 songs) and 150 dev hums at +10,000 songs, MRR: 0.980 / 0.850 /
     0.883 with 50 for every hum; 0.987 / 0.856 / 0.890 with this, capped at 100 or at 150 (100 for
     every hum: 0.987 / 0.858 / -, first stage + re-rank p50 +45 ms). The cap bounds what does not
-    shrink with the hum (region cutting, keys, per-candidate bookkeeping): at +10,000 songs the
-    total p95 of the recordings up to 10 s (scale benchmark) was 215 ms with 50 for every hum and
-    236 with a cap of 150."""
+    shrink with the hum (region cutting, keys, per-candidate bookkeeping). Scale benchmark at
+    +10,000 songs, total p95 of the recordings up to 10 s: 215 ms with 50 for every hum, 236 with
+    a cap of 150, 215 with a cap of 100 and the re-rank's cheaper key measurement
+    (``rerank._segment_means``)."""
     scaled = RERANK_SONGS * (RERANK_REF_S / max(span_s, 1e-3)) ** 2
     return int(min(RERANK_MAX_SONGS, max(RERANK_SONGS, scaled)))
 
