@@ -12,11 +12,13 @@ from hum_search.demo import catalogue, render, tunes
 from hum_search.features import denoise, pitch
 
 GOLDEN = Path(__file__).parent / "data" / "song_pitch_golden.npz"
-# SONG's fields as recorded in every store's IndexSpec (melody.params()["tracker"]["song"]) at commit 28d3a50
+# SONG's fields as recorded in every store's IndexSpec (melody.params()["tracker"]["song"]) since melody
+# model salience-melody-v2 (v1, commit 28d3a50: harmonics 8, jump cost 1.0, no rest memory)
 SONG_FIELDS = {"between_penalty": 0.3, "fix_harmonic_jumps": False, "fmax_hz": 2000.0, "fmin_hz": 100.0,
-               "harmonic_decay": 0.5, "harmonics": 8, "height": 0.35, "jump_cost_per_semitone": 1.0,
+               "harmonic_decay": 0.5, "harmonics": 12, "height": 0.35, "jump_cost_per_semitone": 1.4,
                "min_peakiness": 0.0, "min_steadiness": 0.75, "min_steady_frames": 12, "octave_jump_cost": 2.0,
-               "silence_db": 35.0, "unvoiced_cost": 1.2, "voicing_switch_cost": 0.5}
+               "rest_jump_cost_per_semitone": 0.3, "silence_db": 35.0, "unvoiced_cost": 1.2,
+               "voicing_switch_cost": 0.5}
 
 
 def test_song_preset_fields_are_unchanged():
@@ -27,8 +29,8 @@ def test_song_preset_fields_are_unchanged():
 @pytest.mark.parametrize("slug", ["ode-to-joy", "greensleeves", "jingle-bells"])
 def test_song_track_is_identical_to_the_stored_features_tracker(slug):
     """tests/data/song_pitch_golden.npz holds pitch.track(y, SONG) of these renders (first 20 s,
-    additive engine, arrangement seed 3) made by the tracker of commit 28d3a50, before the hum front
-    end of issue 11. The query-side changes must leave it as it was."""
+    additive engine, arrangement seed 3) made by the tracker of melody model salience-melody-v2.
+    Query-side changes must leave it as it was; a change here is a new melody model (extract.py)."""
     tune = tunes.TUNES_BY_SLUG[slug]
     y = render.render(catalogue.arrangement_for(tune, seed=3), sr=pitch.SAMPLE_RATE, engine="additive")
     got = pitch.track(y[: 20 * pitch.SAMPLE_RATE], pitch.SONG)
@@ -56,14 +58,19 @@ def _viterbi_reference(emit, emit_unvoiced, semitone, p):
     """The tracker's Viterbi as plain Python (the implementation before it was compiled)."""
     n, k = emit.shape
     lam, octave, switch = p.jump_cost_per_semitone, p.octave_jump_cost, p.voicing_switch_cost
+    rest_lam = p.rest_jump_cost_per_semitone
     emit_l, unv_l, st_l = emit.tolist(), emit_unvoiced.tolist(), semitone.tolist()
     back = [[0] * (k + 1) for _ in range(n)]
     prev = emit_l[0] + [unv_l[0]]
+    memory = None  # the pitch at which the unvoiced state's best path fell silent
     for t in range(1, n):
         best_v = min(range(k), key=prev.__getitem__)
         cur = [0.0] * (k + 1)
         for j in range(k):
             best, arg = prev[k] + switch, k
+            if rest_lam > 0 and memory is not None:
+                back_jump = abs(st_l[t][j] - memory)
+                best += rest_lam * back_jump + (octave if back_jump > 7 else 0.0)
             for i in range(k):
                 jump = abs(st_l[t][j] - st_l[t - 1][i])
                 c = prev[i] + lam * jump + (octave if jump > 7 else 0.0)
@@ -72,6 +79,7 @@ def _viterbi_reference(emit, emit_unvoiced, semitone, p):
             cur[j], back[t][j] = best + emit_l[t][j], arg
         to_unv = prev[best_v] + switch
         cur[k], back[t][k] = (to_unv + unv_l[t], best_v) if to_unv < prev[k] else (prev[k] + unv_l[t], k)
+        memory = st_l[t - 1][best_v] if to_unv < prev[k] else memory
         prev = cur
     s = min(range(k + 1), key=prev.__getitem__)
     path = [0] * n
@@ -91,3 +99,23 @@ def test_the_compiled_viterbi_finds_the_plain_python_path(seed):
     for params in (pitch.HUM, pitch.SONG):
         expected = _viterbi_reference(emit, unvoiced, semitone, params)
         assert np.array_equal(pitch._viterbi(emit, unvoiced, semitone, params), expected)
+
+
+def test_a_song_line_comes_back_from_a_rest_at_the_pitch_it_left():
+    """A lead note, a rest, then the same note where the lead's 3rd harmonic (19 semitones up) has a
+    little more salience than its fundamental (a bright instrument under loud accompaniment): the
+    song preset remembers the pitch across the rest and stays on the lead; without the memory (the
+    hum preset's setting) the line restarts on the harmonic, a fifth off in pitch class."""
+    n, k = 60, 2
+    semitone = np.tile(np.array([[60.0, 79.0]], np.float32), (n, 1))
+    emit = np.tile([[0.1, 2.0]], (n, 1))
+    emit[35:] = [[0.4, 0.2]]  # after the rest: the harmonic is the stronger candidate
+    unvoiced = np.full(n, 3.0)
+    unvoiced[20:35] = 0.0  # frames 20-34: the rest
+    emit[20:35] = 3.0
+    song = pitch._viterbi(emit, unvoiced, semitone, pitch.SONG)
+    forgetful = pitch._viterbi(emit, unvoiced, semitone, pitch.HUM)
+    assert (song[20:35] == k).all() and (forgetful[20:35] == k).all()  # both rest
+    assert (song[:20] == 0).all() and (song[35:] == 0).all()
+    assert (forgetful[35:] == 1).all()
+    assert pitch.HUM.rest_jump_cost_per_semitone == 0.0  # hums: a breath may restart anywhere

@@ -20,7 +20,8 @@ from .audio import AudioSource, decode, describe, resample
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-MELODY_MODEL = "salience-melody-v1"  # pitch.py tracker (SONG preset) + melody.py segment vectors
+MELODY_MODEL = "salience-melody-v2"  # pitch.py tracker (SONG preset) + melody.py segment vectors
+# (v2: 12 harmonics, jump cost 1.4 and the pitch remembered across rests; docs/melody.md)
 SOUND_MODEL = "panns-cnn14-32k"  # hum_search.features.sound.MODEL_NAME (kept here so specs need no torch)
 SOUND_DIM = 2048
 SOUND_SAMPLE_RATE = 32_000

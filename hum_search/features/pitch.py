@@ -52,6 +52,9 @@ class TrackerParams:
     silence_db: float = 35.0  # frames this far below the loud frames are unvoiced
     unvoiced_cost: float = 1.2
     voicing_switch_cost: float = 0.5
+    # Re-entering voiced after a rest costs this per semitone from the pitch held before the rest (0:
+    # a rest forgets the pitch). See _viterbi.
+    rest_jump_cost_per_semitone: float = 0.0
     fix_harmonic_jumps: bool = False  # move stray notes tracked at a harmonic back (hums only)
     # Noise rejection, per run of voiced frames: a run whose median peakiness (best salience / mean
     # salience; flat for noise, peaked for a voice) is below min_peakiness is noise unless its pitch
@@ -73,7 +76,8 @@ class HumParams(TrackerParams):
 
 
 HUM = HumParams(fmin_hz=65.0, fmax_hz=4000.0, fix_harmonic_jumps=True, min_peakiness=2.3)
-SONG = TrackerParams(fmin_hz=100.0, fmax_hz=2000.0, harmonic_decay=0.5, height=0.35)
+SONG = TrackerParams(fmin_hz=100.0, fmax_hz=2000.0, harmonics=12, harmonic_decay=0.5, height=0.35,
+                     jump_cost_per_semitone=1.4, rest_jump_cost_per_semitone=0.3)
 
 
 @dataclass(frozen=True)
@@ -272,21 +276,29 @@ def _refine(sal: np.ndarray, bins: np.ndarray, grid: _Grid) -> np.ndarray:
 def _viterbi(emit: np.ndarray, emit_unvoiced: np.ndarray, semitone: np.ndarray, p: TrackerParams) -> np.ndarray:
     """Best path over K candidates + an unvoiced state (index K), compiled (``jit.py``): the plain
     Python loop it replaces took 21 ms of a 15 s hum's 69 ms of features, and about a quarter of a
-    song's tracking; same arithmetic in the same order, so the same path."""
+    song's tracking; same arithmetic in the same order, so the same path.
+
+    With ``rest_jump_cost_per_semitone`` (songs), the unvoiced state remembers the pitch at which its
+    best path fell silent, and re-entering voiced costs that much per semitone from it (plus the
+    octave cost beyond 7): a lead's rest or staccato gap no longer lets the line restart on the
+    accompaniment or on the lead's 3rd harmonic. (The memory follows the unvoiced state's best path
+    only, the usual approximation: exact would need an unvoiced state per candidate.)"""
     return _VITERBI(np.ascontiguousarray(emit, np.float64), np.ascontiguousarray(emit_unvoiced, np.float64),
                     np.ascontiguousarray(semitone, np.float64), float(p.jump_cost_per_semitone),
-                    float(p.octave_jump_cost), float(p.voicing_switch_cost))
+                    float(p.octave_jump_cost), float(p.voicing_switch_cost), float(p.rest_jump_cost_per_semitone))
 
 
-def _viterbi_path(emit, emit_unvoiced, semitone, lam, octave, switch):  # pragma: no cover - compiled
+def _viterbi_path(emit, emit_unvoiced, semitone, lam, octave, switch, rest_lam):  # pragma: no cover - compiled
     """The dynamic programme of ``_viterbi``: a jump from candidate i to j costs ``lam`` per
-    semitone plus ``octave`` beyond 7 semitones; entering or leaving the unvoiced state ``switch``."""
+    semitone plus ``octave`` beyond 7 semitones; entering or leaving the unvoiced state ``switch``,
+    and re-entering ``rest_lam`` per semitone from the remembered pitch (when > 0)."""
     n, k = emit.shape
     back = np.zeros((n, k + 1), np.int64)
     prev = np.empty(k + 1)
     cur = np.empty(k + 1)
     prev[:k] = emit[0]
     prev[k] = emit_unvoiced[0]
+    memory = np.nan  # the pitch at which the unvoiced state's best path fell silent
     for t in range(1, n):
         best_v = 0
         for i in range(1, k):
@@ -296,6 +308,9 @@ def _viterbi_path(emit, emit_unvoiced, semitone, lam, octave, switch):  # pragma
         for j in range(k):
             s = semitone[t, j]
             best, arg = from_unv, k
+            if rest_lam > 0 and memory == memory:
+                back_jump = abs(s - memory)
+                best += rest_lam * back_jump + (octave if back_jump > 7 else 0.0)
             for i in range(k):
                 jump = abs(s - semitone[t - 1, i])
                 c = prev[i] + lam * jump + (octave if jump > 7 else 0.0)
@@ -306,6 +321,7 @@ def _viterbi_path(emit, emit_unvoiced, semitone, lam, octave, switch):  # pragma
         to_unv = prev[best_v] + switch
         if to_unv < prev[k]:
             cur[k], back[t, k] = to_unv + emit_unvoiced[t], best_v
+            memory = semitone[t - 1, best_v]
         else:
             cur[k], back[t, k] = prev[k] + emit_unvoiced[t], k
         prev, cur = cur, prev
