@@ -17,7 +17,7 @@ from typing import Any, Sequence
 SCORE_BIAS = -1.62
 SCORE_COST = -1.57  # per semitone of mean alignment cost
 SCORE_MARGIN = 16.77  # per unit of log(cost of the best other song / own cost)
-CONFIDENT_MIN_SCORE = 0.65  # on those hums dev 2.7 % / wide 0.7 % false accepts (0.6 let one more through in `eval`)
+CONFIDENT_MIN_SCORE = 0.75  # melody model v2, on those hums: dev 2.7 % / wide 0.0 % false accepts (0.65: 4.7 % / 0.7 %)
 
 
 def match_score(cost: float, other_best_cost: float | None) -> float:
