@@ -22,7 +22,10 @@ def test_segment_vectors_are_key_and_octave_invariant():
     assert np.allclose(np.linalg.norm(base, axis=1), 1.0, atol=1e-5)
 
 
-def test_query_window_at_the_right_tempo_matches_the_song_segment():
+@pytest.mark.parametrize("grid, min_cosine", [("fine", 0.97), ("coarse", 0.95)])
+def test_query_window_at_the_right_tempo_matches_the_song_segment(grid, min_cosine):
+    """The fine windows (every 0.2 s) line up with a song segment almost exactly; the coarse ones
+    (the 32 kNN searches: 8 tempo ratios, so fewer offsets each) a little less, at the same place."""
     rng = np.random.default_rng(2)
     song = contour_of(60 + np.cumsum(rng.integers(-3, 4, 60)))
     seg = melody.song_segments(song)
@@ -30,10 +33,14 @@ def test_query_window_at_the_right_tempo_matches_the_song_segment():
     start = int(2.0 * melody.CONTOUR_FPS)
     hum_frames = np.arange(start, len(song), tempo)
     hum = song[hum_frames.astype(int)] + 4
-    q = melody.query_windows(hum)
+    if grid == "fine":
+        q = melody.query_windows(hum, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
+    else:
+        q = melody.query_windows(hum)
+        assert len(q.vectors) <= melody.MAX_QUERY_WINDOWS
     sims = q.vectors @ seg.vectors.T
     qi, si = np.unravel_index(np.argmax(sims), sims.shape)
-    assert sims[qi, si] > 0.97
+    assert sims[qi, si] > min_cosine
     assert q.tempo[qi] == pytest.approx(tempo, rel=0.08)
     estimated_start = seg.seg_start_s[si] - q.offset_s[qi] * q.tempo[qi]
     assert estimated_start == pytest.approx(2.0, abs=0.5)

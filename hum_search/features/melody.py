@@ -34,12 +34,15 @@ SEGMENT_HOP_S = 0.4  # song segments start every SEGMENT_HOP_S seconds
 MAX_UNVOICED = 0.3  # windows with a larger share of unvoiced frames are not used
 QUERY_HOP_S = 0.2  # query windows start every QUERY_HOP_S seconds (hum time)
 # Windows per query = kNN searches per hum (one batch; one _msearch on Elasticsearch): at most 32,
-# at 6 tempo ratios (steps of 15 %: a hum is at most 7 % off the nearest). They find the
-# candidates; the FINE windows (11 ratios, every 0.2 s, at most 200) then score only those
+# at 8 tempo ratios (steps of 10 %: a hum is at most 5 % off the nearest; fewer offsets each). They
+# find the candidates; the FINE windows (11 ratios, every 0.2 s, at most 200) then score only those
 # candidates' segments (search/candidates.py). The fine windows alone as kNN searches gave dev
-# medium MRR 0.973; the coarse ones alone 0.938 (benchmarks/window_plans.py).
+# medium MRR 0.973; the coarse ones alone 0.938 (benchmarks/window_plans.py). 8 ratios instead of 6,
+# with melody model v2's songs, 150 dev medium hums: MRR at +1,000 / +10,000 / +100,000 songs
+# 0.959 / 0.926 / 0.831 -> 0.963 / 0.936 / 0.849; on 300 songs (two passes forced) dev and wide the
+# same; search + re-rank time the same (with v1's songs 8 ratios had lost 0.007-0.020 at +1,000).
 MAX_QUERY_WINDOWS = 32
-QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 6))  # hum tempo / song tempo
+QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 8))  # hum tempo / song tempo
 FINE_MAX_WINDOWS = 200
 FINE_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 11))
 PARTIAL_MIN_SHARE = 0.6  # a hum covering at least this share of a window's span gets a partial window
