@@ -25,16 +25,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
-from .config import Settings
-from .errors import DeviceError, HumSearchError, ModelError, one_line
+from .config import Settings, is_es_url
+from .errors import DeviceError, HumSearchError, ModelError, StoreFeaturesError, one_line
 from .features.audio import AudioSource
 from .features.extract import current_spec
 from .features.sound import SoundEmbedder, unavailable_reason
 from .indexing.run import IndexReport, index_paths
 from .search.searcher import Searcher, SearchResponse
 from .store import Store, open_store
+from .store import rebuild as store_rebuild
 from .types import IndexSpec
 
 log = logging.getLogger(__name__)
@@ -132,3 +134,52 @@ def open_engine(settings: Settings | None = None, *, create: bool = False, sound
     searcher = Searcher(store, sound_embedder=channel.embedder, sound_off=channel.off)
     return Engine(settings, store, searcher, channel)
 
+
+
+# --- rebuilding a store of an earlier release's features (store/rebuild.py) ------------------------
+@dataclass
+class RebuildPlan:
+    """``hum-search index DIR --force`` on an embedded store whose features another release computed:
+    the new store is built at ``work`` from ``roots`` (the folders asked for, plus the files the old
+    store recorded elsewhere that still exist), then put in the place of ``store``."""
+
+    store: str
+    work: str
+    roots: list[str]
+    carried: int  # files of the old store outside the folders asked for, indexed too
+    missing: int  # songs of the old store whose files no longer exist (not in the new store)
+
+
+def plan_rebuild(settings: Settings, folders: Sequence[str]) -> RebuildPlan | None:
+    """The rebuild of ``settings.store`` from ``folders``, or None when it cannot be rebuilt in place
+    (an Elasticsearch store: its StoreFeaturesError says how to index into a new index)."""
+    if is_es_url(settings.store):
+        return None
+    under = [Path(f).expanduser().resolve() for f in folders]
+    carried, missing = [], 0
+    for path in store_rebuild.recorded_paths(settings.store):
+        p = Path(path)
+        if any(p == u or u in p.parents for u in under):
+            continue
+        if p.is_file():
+            carried.append(path)
+        else:
+            missing += 1
+    work = store_rebuild.rebuild_location(settings.store)
+    return RebuildPlan(str(settings.store), str(work), [*folders, *carried], len(carried), missing)
+
+
+def open_rebuild(plan: RebuildPlan, settings: Settings, *, sound: str | SoundChannel = "auto") -> Engine:
+    """The engine of the new store (created, or continued after an interrupted rebuild; a rebuild
+    left by yet another release is started over)."""
+    settings = dataclasses.replace(settings, store=plan.work)
+    try:
+        return open_engine(settings, create=True, sound=sound)
+    except StoreFeaturesError:
+        store_rebuild.discard_unfinished(plan.work)
+        return open_engine(settings, create=True, sound=sound)
+
+
+def finish_rebuild(plan: RebuildPlan) -> None:
+    """Put the complete new store in the place of the old one (after its engine was closed)."""
+    store_rebuild.replace_store(plan.store, plan.work)

@@ -143,6 +143,12 @@ class StoreFormatError(StoreError):
     """The store was written by another format version or with other models/parameters."""
 
 
+class StoreFeaturesError(StoreFormatError):
+    """The store's features were computed by another melody or sound model, or with other
+    parameters: every file must be analysed again (``hum-search index DIR --force`` rebuilds an
+    embedded store in place)."""
+
+
 class StoreNotFoundError(StoreError):
     """No index exists at the given location."""
 

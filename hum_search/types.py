@@ -5,12 +5,13 @@ anything of the project but ``errors``.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .errors import StoreFormatError
+from .errors import StoreFeaturesError
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,15 @@ class IndexSpec:
         return [f"{k}: store has {a.get(k)!r}, code expects {b.get(k)!r}" for k in sorted(set(a) | set(b))
                 if a.get(k) != b.get(k)]
 
-    def check_compatible(self, code_spec: "IndexSpec", location: str) -> None:
-        """Raise StoreFormatError unless this (stored) spec equals the code's spec."""
+    def check_compatible(self, code_spec: "IndexSpec", location: str, fix: str | None = None) -> None:
+        """Raise StoreFeaturesError unless this (stored) spec equals the code's spec. ``fix``: what
+        to do (default: the embedded store's rebuild in place, ``hum-search index DIR --force``)."""
         diffs = self.differences(code_spec)
         if diffs:
-            raise StoreFormatError(
+            raise StoreFeaturesError(
                 f"the index at {location} was built with other features ({'; '.join(diffs)})",
-                f"re-index into a new store (hum-search index DIR --store NEW_PATH), or delete {location} and index again",
+                fix or f"analyse your music again: hum-search index DIR --store {shlex.quote(location)} --force "
+                       "rebuilds it in place (the old index stays until the new one is complete)",
             )
 
 

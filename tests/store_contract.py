@@ -182,7 +182,7 @@ class StoreContract:
         assert again.count() == 4
         assert again.melody_knn(make_record(2).melody.vectors[:1], k=1)[0][0].song_id == "song0002"
         other = dataclasses.replace(SPEC, melody_params={"fps": 50.0})
-        with pytest.raises(StoreFormatError, match="re-index"):
+        with pytest.raises(StoreFormatError, match="analyse your music again"):
             make_store(spec=other, reopen_of=store)
         with pytest.raises(StoreFormatError):
             make_store(spec=dataclasses.replace(SPEC, format_version=SPEC.format_version + 1), reopen_of=store)

@@ -139,7 +139,7 @@ def test_stored_index_with_other_spec_is_refused():
     m = es_mapping.songs_index_body(SPEC)["mappings"]
     es_mapping.check_index(m, SPEC, "es (index t)")
     other = dataclasses.replace(SPEC, melody_params={"fps": 50.0})
-    with pytest.raises(StoreFormatError, match="re-index") as e:
+    with pytest.raises(StoreFormatError, match="HUM_SEARCH_ES_INDEX=NEW_NAME hum-search index DIR") as e:
         es_mapping.check_index(m, other, "es (index t)")
     assert "melody_params" in str(e.value) and "\n" not in str(e.value)
 

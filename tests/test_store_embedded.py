@@ -57,7 +57,7 @@ def test_refuses_other_format_version_on_disk(tmp_path):
     with pytest.raises(StoreFormatError) as e:
         EmbeddedStore(tmp_path / "s", SPEC)
     msg = str(e.value)
-    assert "format_version: store has 0, code expects 1" in msg and "re-index" in msg and "\n" not in msg
+    assert "format_version: store has 0, code expects 1" in msg and "--force" in msg and "\n" not in msg
 
 
 def test_corrupt_store_json(tmp_path):

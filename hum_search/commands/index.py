@@ -7,8 +7,8 @@ import argparse
 import signal
 import sys
 
-from ..engine import open_engine
-from ..errors import HumSearchError
+from ..engine import RebuildPlan, finish_rebuild, load_sound, open_engine, open_rebuild, plan_rebuild
+from ..errors import HumSearchError, StoreFeaturesError
 from ..indexing.files import check_roots, no_audio_reason
 from ..indexing.report import (
     DUPLICATE,
@@ -48,7 +48,13 @@ Files that cannot be used (corrupt, truncated, empty, not audio, unreadable, too
 as "PATH: reason", appended to the failure report (--failures-file) and skipped; the others are
 indexed; a folder that cannot be read is reported as one line. Files deleted from disk
 stay in the index unless --prune is given (which also forgets their recorded failures);
-`hum-search remove` takes single songs out."""
+`hum-search remove` takes single songs out.
+
+--force analyses every file again. On a store whose features an earlier release computed (it
+refuses to open, naming what changed), --force rebuilds it: a new store is built beside it
+(STORE.rebuild) from the DIRs and the old store's files found elsewhere, and replaces the old one
+when complete; an interrupted rebuild leaves the old store as it was, and the same command
+continues it. (On Elasticsearch, index into a new alias instead: HUM_SEARCH_ES_INDEX=NEW_NAME.)"""
 
 EPILOG = """\
 exit status: 0 every file was indexed, unchanged, moved or a duplicate; 1 some files failed (the
@@ -102,31 +108,64 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_roots(args.dirs)  # before creating a store for a mistyped folder
-    with open_engine(settings, create=True, sound="off" if args.no_sound else "auto") as engine:
-        store, embedder = engine.store, engine.sound.embedder
-        store.progress = index_progress("updating the search index")  # shown when closing a large store
-        if args.no_sound:
-            stderr("sound channel off (--no-sound): melody only")
-        elif engine.sound.off is not None:
-            stderr(sound_off_line(engine.sound.off))
-        failures_file = args.failures_file or str(default_failures_file(settings.store))
-        printer = _Printer(show_bar=sys.stderr.isatty() if args.progress is None else args.progress)
-        print(f"indexing {', '.join(args.dirs)} into {store.location} ({store.kind} store"
-              f"{', sound embeddings on ' + embedder.device if embedder is not None else ''})", flush=True)
-        try:
-            report = engine.index(
-                args.dirs, progress=printer, stop_on_error=args.stop_on_error, force=args.force, prune=args.prune,
-                failures_file=failures_file, batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
-        except IndexInterrupted as e:
-            printer.close()
-            print_summary(e.report)
-            how = "stopped by SIGTERM" if e.terminated else "interrupted"
-            stderr(f"{how}: the songs analysed so far are in the index; run the same command again to finish")
-            return EXIT_TERMINATED if e.terminated else EXIT_INTERRUPTED
-        finally:
-            printer.close()
-        print_summary(report)
-        return report.exit_code
+    sound = load_sound(settings, "off" if args.no_sound else "auto")  # once, also for a rebuild
+    try:
+        engine = open_engine(settings, create=True, sound=sound)
+    except StoreFeaturesError:
+        plan = plan_rebuild(settings, args.dirs) if args.force else None
+        if plan is None:  # without --force, or on Elasticsearch: the error says what to do
+            raise
+        return _rebuild(args, settings, plan, sound)
+    with engine:
+        return _index(args, engine, args.dirs, force=args.force, failures_file=args.failures_file
+                      or str(default_failures_file(settings.store)))[0]
+
+
+def _rebuild(args: argparse.Namespace, settings, plan: RebuildPlan, sound) -> int:
+    """``--force`` on a store of an earlier release's features: build a new one beside it from the
+    folders (and the old store's other files), then put it in the old one's place."""
+    others = f" and {plan.carried:,} files of the old index found elsewhere" if plan.carried else ""
+    print(f"{plan.store} holds features of another release: analysing {', '.join(args.dirs)}{others} again into "
+          f"{plan.work}; it replaces the old index when complete", flush=True)
+    if plan.missing:
+        stderr(f"{plan.missing:,} songs of the old index are left out: their files no longer exist")
+    with open_rebuild(plan, settings, sound=sound) as engine:
+        rc, complete = _index(args, engine, plan.roots, force=False, failures_file=args.failures_file
+                              or str(default_failures_file(plan.store)))
+    if complete:
+        finish_rebuild(plan)
+        print(f"rebuilt: {plan.store} now holds the songs analysed with this release's features", flush=True)
+    elif rc not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        stderr(f"the old index stays in place: the rebuild did not get through every folder; fix what is "
+               f"reported above and run the same command again to finish it")
+    return rc
+
+
+def _index(args: argparse.Namespace, engine, roots: list[str], *, force: bool, failures_file: str) -> tuple[int, bool]:
+    """Index ``roots`` with ``engine``, printing as it goes: (exit code, whether it ran to the end)."""
+    store, embedder = engine.store, engine.sound.embedder
+    store.progress = index_progress("updating the search index")  # shown when closing a large store
+    if args.no_sound:
+        stderr("sound channel off (--no-sound): melody only")
+    elif engine.sound.off is not None:
+        stderr(sound_off_line(engine.sound.off))
+    printer = _Printer(show_bar=sys.stderr.isatty() if args.progress is None else args.progress)
+    print(f"indexing {', '.join(args.dirs)} into {store.location} ({store.kind} store"
+          f"{', sound embeddings on ' + embedder.device if embedder is not None else ''})", flush=True)
+    try:
+        report = engine.index(
+            roots, progress=printer, stop_on_error=args.stop_on_error, force=force, prune=args.prune,
+            failures_file=failures_file, batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
+    except IndexInterrupted as e:
+        printer.close()
+        print_summary(e.report)
+        how = "stopped by SIGTERM" if e.terminated else "interrupted"
+        stderr(f"{how}: the songs analysed so far are in the index; run the same command again to finish")
+        return (EXIT_TERMINATED if e.terminated else EXIT_INTERRUPTED), False
+    finally:
+        printer.close()
+    print_summary(report)
+    return report.exit_code, not report.stopped and not report.unreadable
 
 
 def sound_off_line(reason: HumSearchError) -> str:

@@ -133,7 +133,9 @@ def stored_spec(index_mapping: dict[str, Any], location: str) -> IndexSpec:
 
 def check_index(index_mapping: dict[str, Any], spec: IndexSpec, location: str) -> None:
     """Refuse an index built with another spec, or whose vector dims disagree with it."""
-    stored_spec(index_mapping, location).check_compatible(spec, location)
+    stored_spec(index_mapping, location).check_compatible(
+        spec, location, "analyse your music again into a new index: HUM_SEARCH_ES_INDEX=NEW_NAME hum-search index "
+        "DIR, then search with HUM_SEARCH_ES_INDEX=NEW_NAME (or point the alias at the new index)")
     for name, dims in ((F_SEG_VECTOR, spec.melody_dim), (F_SOUND, spec.sound_dim)):
         f = field(index_mapping, name)
         if f is None or f.get("type") != "dense_vector" or int(f.get("dims", -1)) != dims:
