@@ -145,6 +145,28 @@ def test_first_stage_sends_one_batch_and_at_most_32_searches_where_searches_cost
         assert [len(r) > 0 for r in counting.reads] == [True], counting.reads
 
 
+def test_two_passes_over_a_small_catalogue_hand_on_the_exact_search_s_candidates(tiny_store, monkeypatch):
+    """Where the coarse songs are the whole (small) catalogue, the fine pass scores whole songs and
+    keeps the default baseline: its candidates are the exact one-pass search's, in the same order.
+    Scoring regions (a large catalogue) switches the fine vote to FINE_BASE_RANK."""
+    from hum_search.features.extract import analyze_query
+    from hum_search.search import candidates as cand
+
+    store, songs = tiny_store
+    notes, _ = songs[3]
+    qa = analyze_query(hum_bytes(synth_hum(notes[4:30], transpose=-3, tempo=0.9, snr_db=20, seed=11)))
+    seen = []
+    real_vote = cand.vote
+    monkeypatch.setattr(cand, "vote", lambda *a, **kw: seen.append(kw.get("base_rank")) or real_vote(*a, **kw))
+    exact = cand.candidates(_CountingStore(store, exact=True), qa, None)
+    two = cand.candidates(_CountingStore(store, exact=False), qa, None)
+    assert [c.song_id for c in two] == [c.song_id for c in exact] and exact[0].song_id == "s3"
+    assert seen == [None, None, None]  # exact; coarse and fine
+    monkeypatch.setattr(cand, "FINE_WHOLE_MAX_SEGMENTS", 0)
+    cand.candidates(_CountingStore(store, exact=False), qa, None)
+    assert seen[3:] == [None, cand.FINE_BASE_RANK]
+
+
 def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
     """local_knn with regions: a segment outside every region of its song is never a hit, even
     when it is the song's best match; hit_regions spans the hum at the hit's tempo plus margins."""
@@ -168,6 +190,31 @@ def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
                                          (0.7, 10.0, 0.8, 0.0, 12.0)])
     m = cand.FINE_MARGIN_S
     assert cand.hit_regions(c, span_s=8.0) == [(30.0 - m, 30.0 + 8.0 * 1.2 + m), (10.0 - m, 10.0 + 8.0 * 0.8 + m)]
+
+
+def test_the_vote_baseline_rank_decides_whether_near_misses_count():
+    """Each window's evidence is how far a hit beats the window's ``base_rank``-th best song (default
+    the last). Song "a" clearly tops two of eight windows at one start; song "b" is a near miss in
+    all eight (just above "c", which scatters): against the last hit's score b's many near misses
+    win, against the 2nd best only a's clear wins count."""
+    from hum_search.search import candidates as cand
+    from hum_search.types import SegmentHit
+
+    k, n = 5, 8
+    w = melody.QueryWindows(np.zeros((n, melody.MELODY_DIM), np.float32), np.ones(n, np.float32),
+                            np.arange(n, dtype=np.float32), np.zeros(n, np.float32))
+
+    def window(i: int) -> list[SegmentHit]:
+        hits = [SegmentHit("a", 10.0 + i, 15.0 + i, 0.95)] if i < 2 else []
+        hits.append(SegmentHit("b", 20.0 + i, 25.0 + i, 0.80))
+        if i >= 2:
+            hits.append(SegmentHit("c", 100.0 + 10 * i, 105.0 + 10 * i, 0.79))
+        return hits + [SegmentHit(f"x{i}{j}", 0.0, 5.0, 0.70 - 0.01 * j) for j in range(k - len(hits))]
+
+    per_window = [window(i) for i in range(n)]
+    assert cand.vote(w, per_window, k)[0].song_id == "b"
+    assert [c.song_id for c in cand.vote(w, per_window, k, base_rank=2)][0] == "a"
+    assert cand.vote(w, per_window, k, base_rank=k)[0].best == cand.vote(w, per_window, k)[0].best
 
 
 def test_a_shorter_hum_hands_more_candidates_to_the_re_rank_within_bounds():

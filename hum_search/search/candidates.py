@@ -36,6 +36,17 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    restricted to the coarse pass's songs: 32 coarse windows alone lost dev medium MRR 0.973 ->
    0.938; with the fine pass it is back (benchmarks/window_plans.py, README "Benchmarks").
 
+The fine pass's baseline: it ranks only the coarse songs, the few hundred of the catalogue most
+like the hum, so a window's 20th best among them sits far below the catalogue's 20th best, and the
+coarse songs' near misses counted as evidence against the hummed song (which the exact search over
+the whole catalogue ranked 33rd fell out of the 50 re-ranked). Its windows' baseline is therefore
+their FINE_BASE_RANK-th best coarse song. 150 dev medium hums, MRR at +1,000 / +10,000 songs (the
+scale benchmark's stores): 20th 0.963 / 0.936, 5th 0.970 / 0.942 (3rd-8th the same at +10,000).
+Where the fine pass scores whole songs (a small catalogue, whose coarse songs are most of it) the
+baseline stays the 20th, so that the candidates stay the exact search's (with the 5th there, on
+the 300 songs with two passes forced: MRR the same, 0.983, but 0.789 of the exact search's
+candidates instead of 1.000).
+
 The vote: a song's best single window is a poor ranking (over many windows x thousands of
 segments some wrong song always has one lucky window). So each hit votes for a start of the hum
 in the song (segment start - window offset x tempo), and a song's score is the largest sum, over
@@ -66,6 +77,7 @@ VOTE_BIN_S = 1.0  # width of a bin of estimated hum starts (song seconds)
 FINE_REGIONS = 3  # coarse hit regions per song scored by the fine pass (0: the whole song)
 FINE_MARGIN_S = 3.0  # song seconds either side of a region
 FINE_WHOLE_MAX_SEGMENTS = 60_000  # ...but coarse songs holding at most this many segments are scored whole
+FINE_BASE_RANK = 5  # the fine pass's baseline: each window's 5th best coarse song (module docstring)
 NO_BASE_SCORE = 0.5  # a window's baseline when the store returned fewer than K_PER_WINDOW songs
 
 
@@ -92,8 +104,9 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     if len(fine.vectors) == 0 or not coarse:
         return coarse[:keep]  # (a hum too short for the fine windows)
     records = store.get([c.song_id for c in coarse], melody=True, sound=False)
-    hits = local_knn(records, fine.vectors, K_PER_WINDOW, fine_regions(coarse, records, qa))
-    out = vote(fine, hits, K_PER_WINDOW, keep=keep)
+    regions = fine_regions(coarse, records, qa)
+    hits = local_knn(records, fine.vectors, K_PER_WINDOW, regions)
+    out = vote(fine, hits, K_PER_WINDOW, keep=keep, base_rank=None if regions is None else FINE_BASE_RANK)
     for c in out:  # the re-rank needs the same records: not read twice
         c.record = records.get(c.song_id)
     return out
@@ -190,9 +203,11 @@ def _row_spans(starts: np.ndarray, regions: list[tuple[float, float]]) -> list[t
     return out
 
 
-def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int, keep: int | None = None) -> list[Candidate]:
+def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int, keep: int | None = None,
+         base_rank: int | None = None) -> list[Candidate]:
     """Candidates from each window's hits, ranked by their vote (see the module docstring); the
-    ``keep`` best (all by default). Ties keep the order in which the songs were first hit."""
+    ``keep`` best (all by default). A window's baseline is its ``base_rank``-th best song (default:
+    its k-th, the last). Ties keep the order in which the songs were first hit."""
     counts = [len(hits) for hits in per_window]
     total = sum(counts)
     if total == 0:
@@ -203,7 +218,8 @@ def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int, kee
     song = np.fromiter((song_index.setdefault(h.song_id, len(song_index)) for h in flat), np.int64, total)
     seg_start = np.fromiter((h.start_s for h in flat), np.float64, total)
     score = np.fromiter((h.score for h in flat), np.float64, total)
-    base = np.array([hits[-1].score if len(hits) >= k else NO_BASE_SCORE for hits in per_window], np.float64)
+    at = min(base_rank or k, k) - 1
+    base = np.array([hits[at].score if len(hits) >= k else NO_BASE_SCORE for hits in per_window], np.float64)
     tempo = w.tempo.astype(np.float64)[qi]
     start = seg_start - w.offset_s.astype(np.float64)[qi] * tempo
     offsets, offset_idx = np.unique(w.offset_s, return_inverse=True)
