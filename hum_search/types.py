@@ -43,12 +43,13 @@ class IndexSpec:
         """Raise StoreFeaturesError unless this (stored) spec equals the code's spec. ``fix``: what
         to do (default: the embedded store's rebuild in place, ``hum-search index DIR --force``)."""
         diffs = self.differences(code_spec)
-        if diffs:
-            raise StoreFeaturesError(
-                f"the index at {location} was built with other features ({'; '.join(diffs)})",
-                fix or f"analyse your music again: hum-search index DIR --store {shlex.quote(location)} --force "
-                       "rebuilds it in place (the old index stays until the new one is complete)",
-            )
+        if not diffs:
+            return
+        fix = fix or (f"analyse your music again: hum-search index DIR --store {shlex.quote(location)} --force "
+                      "rebuilds it in place (the old index stays until the new one is complete)")
+        if self.format_version > code_spec.format_version:
+            fix = f"a newer release of hum-search wrote it: search it with that release, or {fix}"
+        raise StoreFeaturesError(f"the index at {location} was built with other features ({'; '.join(diffs)})", fix)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -346,5 +346,5 @@ def test_store_from_another_format_version(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2, argv
         assert len(err) == 1 and err[0].startswith("error: "), err
-        assert_one_line_with_fix(err[0], "format_version", "re-index")
+        assert_one_line_with_fix(err[0], "format_version", "newer release", "--force")
     assert _snapshot(store_dir) == before  # nothing written, nothing lost

@@ -182,7 +182,7 @@ ROWS = [
         reader=True),
     Row("query-missing-folder", _missing_folder, QUERY, words=("no hum-search index", "hum-search index DIR"),
         reader=True),
-    Row("query-newer-format", _newer_format, QUERY, words=("format_version", "re-index"), reader=True),
+    Row("query-newer-format", _newer_format, QUERY, words=("format_version", "newer release", "--force"), reader=True),
     # readers of a whole store, also a read-only copy of one (WAL needs its -shm file)
     Row("query-leaves-the-store-untouched", _intact, QUERY, rc=0, lines=0, reader=True),
     Row("query-read-only-copy", _intact, QUERY, rc=0, lines=0, reader=True, unprivileged=True, defect=True),
