@@ -167,6 +167,74 @@ def test_two_passes_over_a_small_catalogue_hand_on_the_exact_search_s_candidates
     assert seen[3:] == [None, cand.FINE_BASE_RANK]
 
 
+class _RegionStore(_CountingStore):
+    """The tiny store, able to give song stretches (``Store.region_vectors``) from its records, as
+    the embedded store's approximate index does from its codes."""
+
+    def segment_counts(self, song_ids):
+        recs = self._store.get(list(song_ids), melody=True, sound=False)
+        return np.array([len(recs[s].melody.vectors) if s in recs else 0 for s in song_ids])
+
+    def region_vectors(self, song_ids, lo_s, hi_s):
+        recs = self._store.get(list(dict.fromkeys(song_ids)), melody=True, sound=False)
+        parts, counts = [], []
+        for sid, lo, hi in zip(song_ids, lo_s, hi_s):
+            m = recs[sid].melody if sid in recs else None
+            take = np.zeros(0, int) if m is None else np.flatnonzero((m.seg_start_s >= lo) & (m.seg_start_s <= hi))
+            counts.append(len(take))
+            if len(take):
+                parts.append((m.vectors[take].astype(np.float32), m.seg_start_s[take], m.seg_end_s[take]))
+        if not parts:
+            return np.zeros((0, melody.MELODY_DIM), np.float32), np.array(counts), np.zeros(0), np.zeros(0)
+        return (np.concatenate([p[0] for p in parts]), np.array(counts),
+                np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
+
+
+def test_the_fine_pass_from_store_stretches_equals_the_one_from_records(tiny_store, monkeypatch):
+    """``fine_hits_from_store`` (regions read with ``Store.region_vectors``, a song's regions
+    merged) gives each fine window the same songs, segments and scores as ``local_knn`` over the
+    same regions of the songs' records; a store without stretches, or coarse songs holding few
+    segments (scored whole, from their records), give None."""
+    from hum_search.features.extract import analyze_query
+    from hum_search.search import candidates as cand
+
+    store, songs = tiny_store
+    qa = analyze_query(hum_bytes(synth_hum(songs[3][0][4:30], transpose=-3, tempo=0.9, snr_db=20, seed=11)))
+    fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
+    coarse = cand.vote(qa.windows, store.melody_knn(qa.windows.vectors, k=6, per_song=1), 6)
+    span = len(qa.contour) / melody.CONTOUR_FPS
+    assert cand.fine_hits_from_store(_RegionStore(store, exact=False), coarse, fine, span) is None  # few segments
+    monkeypatch.setattr(cand, "FINE_WHOLE_MAX_SEGMENTS", 0)
+    got = cand.fine_hits_from_store(_RegionStore(store, exact=False), coarse, fine, span)
+    records = store.get([c.song_id for c in coarse], melody=True, sound=False)
+    want = cand.local_knn(records, fine.vectors, cand.K_PER_WINDOW, {c.song_id: cand.hit_regions(c, span) for c in coarse})
+    assert [[(h.song_id, h.start_s, round(h.score, 6)) for h in row] for row in got] == \
+           [[(h.song_id, h.start_s, round(h.score, 6)) for h in row] for row in want]
+    assert any(row and row[0].song_id == "s3" for row in got)
+    assert cand.fine_hits_from_store(_CountingStore(store, exact=False), coarse, fine, span) is None
+
+
+def test_the_middle_pass_brings_back_a_song_the_coarse_vote_ranked_too_low(tiny_store, monkeypatch):
+    """Songs ranked after COARSE_SONGS by the coarse vote are scored on their best hit's stretch
+    with every MIDDLE_WINDOW_STEP-th fine window; the best MIDDLE_SONGS join the fine pass. With
+    COARSE_SONGS = 1 and the hummed song ranked last, it comes back; a store without stretches
+    brings none."""
+    from hum_search.features.extract import analyze_query
+    from hum_search.search import candidates as cand
+
+    store, songs = tiny_store
+    qa = analyze_query(hum_bytes(synth_hum(songs[3][0][4:30], transpose=-3, tempo=0.9, snr_db=20, seed=11)))
+    fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
+    ranked = cand.vote(qa.windows, store.melody_knn(qa.windows.vectors, k=6, per_song=1), 6)
+    assert ranked[0].song_id == "s3"
+    ranked = ranked[1:] + ranked[:1]  # as if the coarse vote had ranked it last
+    span = len(qa.contour) / melody.CONTOUR_FPS
+    monkeypatch.setattr(cand, "MIDDLE_SONGS", 1)
+    picked = cand.middle_pass(_RegionStore(store, exact=False), ranked[1:], fine, span)
+    assert [c.song_id for c in picked] == ["s3"]
+    assert cand.middle_pass(_CountingStore(store, exact=False), ranked[1:], fine, span) == []
+
+
 def test_fine_pass_scores_only_the_song_time_around_the_coarse_hits(tiny_store):
     """local_knn with regions: a segment outside every region of its song is never a hit, even
     when it is the song's best match; hit_regions spans the hum at the hit's tempo plus margins."""

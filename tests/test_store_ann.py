@@ -221,3 +221,29 @@ def test_a_catalogue_past_large_vectors_gets_the_large_recipe_and_keeps_it(tmp_p
         assert [row[0].song_id for row in again.melody_knn(queries(N_SONGS), k=3)] == [row[0].song_id for row in hits]
     assert "building" not in caplog.text and ann_files(tmp_path / "s") == files and again._ann.large
     again.close()
+
+
+def test_region_vectors_read_stretches_of_many_songs_from_the_index(tmp_path, monkeypatch):
+    """The middle and fine passes read song stretches from the index's codes: each entry's segments
+    starting within [lo, hi], in time order, decoded close to the stored vectors, with starts and
+    ends; a song asked for twice comes twice; an unknown song gives none; songs added later are
+    seen; an index over CODES_MAX_BYTES gives None (and the exact store too)."""
+    store = open_ann(tmp_path / "s")
+    fill(store, range(N_SONGS - 1))
+    asked = ["song0003", "song0007", "song9999", "song0003"]
+    vectors, counts, starts, ends = store.region_vectors(asked, np.array([4.0, 0.0, 0.0, 50.0]),
+                                                         np.array([9.0, 3.0, 60.0, 200.0]))
+    # make_record: segment j starts at 2j s and lasts 4 s
+    assert counts.tolist() == [3, 2, 0, N_SEG - 25]
+    assert starts.tolist() == [4.0, 6.0, 8.0, 0.0, 2.0] + [2.0 * j for j in range(25, N_SEG)]
+    assert np.allclose(ends - starts, 4.0)
+    want = np.concatenate([make_record(3, n_seg=N_SEG).melody.vectors[2:5], make_record(7, n_seg=N_SEG).melody.vectors[:2],
+                           make_record(3, n_seg=N_SEG).melody.vectors[25:]])
+    assert np.abs(vectors - want).max() < 0.02 and np.all(np.sum(vectors * want, axis=1) > 0.999)
+    fill(store, [N_SONGS - 1])  # the view follows the index
+    assert store.region_vectors([f"song{N_SONGS - 1:04d}"], np.zeros(1), np.full(1, 1e4))[1].tolist() == [N_SEG]
+    monkeypatch.setattr(annlib, "CODES_MAX_BYTES", 10)
+    assert store.region_vectors(asked, np.zeros(4), np.ones(4)) is None
+    store.search_mode = "exact"
+    assert store.region_vectors(asked, np.zeros(4), np.ones(4)) is None
+    store.close()

@@ -15,8 +15,21 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    COARSE_K 60 / COARSE_SONGS 150: 0.927 / 0.839, 438 ms; 120 / 300: 0.933 / 0.872, 780 ms;
    200 / 400: 0.933 / 0.872, 1,396 ms. (Those figures are from 6 tempo ratios and melody model v1;
    with v2's songs 8 ratios gained at every size: ``melody.QUERY_TEMPI``.)
+   Middle pass (``middle_pass``), where the store can read stretches of thousands of songs in
+   milliseconds (``Store.region_vectors``: the embedded store's approximate index, from its
+   quantized codes): the coarse vote ranks MIDDLE_FROM_SONGS songs, and of those after the first
+   COARSE_SONGS the MIDDLE_SONGS whose stretch around their best coarse hit (±MIDDLE_MARGIN_S)
+   every MIDDLE_WINDOW_STEP-th fine window finds best join them. Why: a 5 s window finds its song
+   only within about ±5 % of the right tempo and ±0.1 s of the song's segment grid, so for some
+   hums only 1-2 of the 32 coarse windows have the song among their nearest, and the coarse vote
+   ranks it 700th-1,800th among 10,000 similar tunes, where the fine windows (every 0.2 s, 11
+   tempi) still find it. 150 dev medium hums at +10,000 songs: MRR 0.942 -> 0.956 (the exact
+   one-pass search: 0.963), first stage + re-rank p50 +5 ms (the fine pass then reads its songs'
+   stretches the same way instead of their records: ``fine_hits_from_store``); 1,500 songs or
+   every 6th or 8th window: 0.949; margin 3 s: the same, slower.
 2. Fine pass: the fine windows (11 tempo ratios, every 0.2 s, up to 200) are scored exactly
-   against the segments of those songs only (read with ``store.get``, as the re-rank does), and the
+   against the segments of those songs only (read with ``Store.region_vectors`` where the store can,
+   else with ``store.get``, as the re-rank does), and the
    same vote over their K_PER_WINDOW best songs keeps the ``rerank_songs`` candidates for the
    alignment re-rank (``rerank.py``).
    Only the song time around each song's FINE_REGIONS best coarse hits is scored (``hit_regions``:
@@ -77,6 +90,10 @@ VOTE_BIN_S = 1.0  # width of a bin of estimated hum starts (song seconds)
 FINE_REGIONS = 3  # coarse hit regions per song scored by the fine pass (0: the whole song)
 FINE_MARGIN_S = 3.0  # song seconds either side of a region
 FINE_WHOLE_MAX_SEGMENTS = 60_000  # ...but coarse songs holding at most this many segments are scored whole
+MIDDLE_FROM_SONGS = 2000  # songs the coarse vote ranks for the middle pass...
+MIDDLE_SONGS = 30  # ...which hands this many of those after the first COARSE_SONGS on
+MIDDLE_WINDOW_STEP = 4  # the middle pass scores every 4th fine window...
+MIDDLE_MARGIN_S = 1.5  # ...around each song's best coarse hit, this many song seconds either side
 FINE_BASE_RANK = 5  # the fine pass's baseline: each window's 5th best coarse song (module docstring)
 NO_BASE_SCORE = 0.5  # a window's baseline when the store returned fewer than K_PER_WINDOW songs
 
@@ -100,9 +117,16 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     if len(fine.vectors) and store.searches_exactly():  # a small catalogue: one exact pass over all of it
         hits = store.melody_knn(fine.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
         return vote(fine, hits, K_PER_WINDOW, keep=keep)
-    coarse = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K, keep=COARSE_SONGS)
+    ranked = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K,
+                  keep=MIDDLE_FROM_SONGS)
+    coarse = ranked[:COARSE_SONGS]
     if len(fine.vectors) == 0 or not coarse:
         return coarse[:keep]  # (a hum too short for the fine windows)
+    coarse += middle_pass(store, ranked[COARSE_SONGS:], fine, len(qa.contour) / melody.CONTOUR_FPS)
+    span_s = len(qa.contour) / melody.CONTOUR_FPS
+    fast = fine_hits_from_store(store, coarse, fine, span_s)
+    if fast is not None:
+        return vote(fine, fast, K_PER_WINDOW, keep=keep, base_rank=FINE_BASE_RANK)
     records = store.get([c.song_id for c in coarse], melody=True, sound=False)
     regions = fine_regions(coarse, records, qa)
     hits = local_knn(records, fine.vectors, K_PER_WINDOW, regions)
@@ -110,6 +134,30 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     for c in out:  # the re-rank needs the same records: not read twice
         c.record = records.get(c.song_id)
     return out
+
+
+def middle_pass(store: Store, ranked: list[Candidate], fine: melody.QueryWindows, span_s: float) -> list[Candidate]:
+    """Of the songs the coarse vote ranked after the first COARSE_SONGS, the MIDDLE_SONGS that every
+    MIDDLE_WINDOW_STEP-th fine window finds best around each song's best coarse hit (the hum's span
+    at the hit's tempo, FINE_MARGIN_S either side), read from a store that gives such stretches in
+    milliseconds (``Store.region_vectors``; elsewhere none). A song's score: the sum over those
+    windows of how far its best segment beats the window's FINE_BASE_RANK-th best song."""
+    if not ranked or MIDDLE_SONGS <= 0:
+        return []
+    best = [max(c.hits, key=lambda h: h[0]) for c in ranked]
+    start = np.array([h[1] for h in best])
+    end = start + span_s * np.array([h[2] for h in best])
+    got = store.region_vectors([c.song_id for c in ranked], start - MIDDLE_MARGIN_S, end + MIDDLE_MARGIN_S)
+    if got is None or not got[1].any():
+        return []
+    vectors, counts = got[:2]
+    held = np.flatnonzero(counts)
+    sims = fine.vectors[::MIDDLE_WINDOW_STEP].astype(np.float32) @ vectors.T
+    per_song = np.maximum.reduceat(sims, np.concatenate([[0], np.cumsum(counts[held])[:-1]]), axis=1)
+    at = min(FINE_BASE_RANK, per_song.shape[1]) - 1
+    base = -np.partition(-per_song, at, axis=1)[:, at:at + 1]
+    score = np.maximum(per_song - base, 0.0).sum(axis=0)
+    return [ranked[i] for i in held[np.argsort(-score, kind="stable")[:MIDDLE_SONGS]].tolist()]
 
 
 def rerank_songs(span_s: float) -> int:
@@ -172,7 +220,15 @@ def local_knn(records: dict[str, SongRecord], vectors: np.ndarray, k: int,
         return [[] for _ in range(len(vectors))]
     seg = np.concatenate([p[0] for p in parts]).astype(np.float32)
     starts, ends = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
-    n_seg = np.array(counts)
+    return knn_over(ids, np.array(counts), seg, starts, ends, vectors, k)
+
+
+def knn_over(ids: list[str], n_seg: np.ndarray, seg: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+             vectors: np.ndarray, k: int) -> list[list[SegmentHit]]:
+    """``local_knn`` over segments gathered already: ``seg`` holds song ``ids[i]``'s ``n_seg[i]``
+    segments (starting at ``starts``, ending at ``ends``) one song after the other."""
+    if not ids or k <= 0 or len(vectors) == 0:
+        return [[] for _ in range(len(vectors))]
     bounds = np.concatenate([[0], np.cumsum(n_seg)])
     sims = vectors.astype(np.float32) @ seg.T  # (windows, segments)
     best = np.maximum.reduceat(sims, bounds[:-1], axis=1)  # (windows, songs)
@@ -187,6 +243,29 @@ def local_knn(records: dict[str, SongRecord], vectors: np.ndarray, k: int,
     st, en = starts[seg_rows].tolist(), ends[seg_rows].tolist()
     return [[SegmentHit(ids[j], s, e, sc) for j, s, e, sc in zip(top[qi].tolist(), st[qi], en[qi], scores[qi])]
             for qi in range(len(vectors))]
+
+
+def fine_hits_from_store(store: Store, coarse: list[Candidate], fine: melody.QueryWindows,
+                         span_s: float) -> list[list[SegmentHit]] | None:
+    """The fine pass over each coarse song's ``hit_regions``, read with ``Store.region_vectors``
+    (no song records: the re-rank reads its own candidates' only); None where the store cannot, or
+    where the coarse songs hold at most FINE_WHOLE_MAX_SEGMENTS segments (``fine_regions``)."""
+    counts = store.segment_counts([c.song_id for c in coarse]) if FINE_REGIONS else None
+    if counts is None or counts.sum() <= FINE_WHOLE_MAX_SEGMENTS:
+        return None  # (whole songs from their records: the exact search's candidates)
+    entries = [(c.song_id, lo, hi) for c in coarse for lo, hi in hit_regions(c, span_s)]
+    got = store.region_vectors([e[0] for e in entries], np.array([e[1] for e in entries]),
+                               np.array([e[2] for e in entries]))
+    if got is None:
+        return None
+    seg, counts, starts, ends = got
+    names = np.array([e[0] for e in entries], object)
+    held = counts > 0
+    # one song's regions are adjacent entries (overlaps only repeat a segment: the maximum is the same)
+    song_of = names[held]
+    first = np.flatnonzero(np.concatenate([[True], song_of[1:] != song_of[:-1]]))
+    n_seg = np.add.reduceat(counts[held], first) if len(first) else np.zeros(0, np.int64)
+    return knn_over(song_of[first].tolist(), n_seg, seg, starts, ends, fine.vectors, K_PER_WINDOW)
 
 
 def _row_spans(starts: np.ndarray, regions: list[tuple[float, float]]) -> list[tuple[int, int]]:

@@ -153,6 +153,20 @@ class Store(abc.ABC):
         approximate index, a cluster): the search then sends at most 32 coarse windows."""
         return False
 
+    def region_vectors(self, song_ids: Sequence[str], lo_s: np.ndarray,
+                       hi_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """The melody segment vectors of each entry ``song_ids[i]`` that start within [lo_s[i],
+        hi_s[i]] seconds: (vectors (n, dim) float32, entry by entry in the order asked; the count
+        of each entry's (len(song_ids),); each vector's segment start and end, seconds), possibly
+        approximate (quantized). A song may be asked for several times. For a store that can read
+        thousands of songs' stretches in milliseconds (the embedded store's approximate index);
+        None elsewhere, and the first stage then skips its middle pass (search/candidates.py)."""
+        return None
+
+    def segment_counts(self, song_ids: Sequence[str]) -> np.ndarray | None:
+        """How many melody segments each song holds (0: unknown), where ``region_vectors`` works."""
+        return None
+
     def prepare_search(self, progress=None) -> None:
         """Load (or build) what melody search needs, so that the first search is fast; ``progress``
         is called with (songs done, songs in all) while an index is built. Optional for a backend."""

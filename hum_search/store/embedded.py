@@ -364,6 +364,7 @@ class EmbeddedStore(Store):
         """Load (or build, or bring up to date) what melody search needs, so the first search is fast."""
         if self._approximate():
             self._ann_index(progress)
+            self.region_vectors([], np.zeros(0), np.zeros(0))  # the middle pass's view of the index
 
     def _ann_index(self, progress: annlib.Progress | None = None) -> annlib.AnnIndex:
         """The approximate index, in step with one read snapshot of SQLite (built or synced as needed)."""
@@ -427,6 +428,23 @@ class EmbeddedStore(Store):
                 info = genre_of.get(rowid)
                 return info is not None and info[0] == song_id and info[1] in wanted
         return ann.song_hits(q, k_seg, k, per_song, allowed)
+
+    def region_vectors(self, song_ids: Sequence[str], lo_s: np.ndarray,
+                       hi_s: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        if not self._approximate():
+            return None
+        ann = self._ann_index()
+        rowid_of = ann.rowid_of()
+        rowids = np.array([rowid_of.get(sid, -1) for sid in song_ids], np.int64)
+        with self._lock:  # (the first call after a change builds the index's ordered view)
+            return ann.region_vectors(rowids, lo_s, hi_s)
+
+    def segment_counts(self, song_ids: Sequence[str]) -> np.ndarray | None:
+        if not self._approximate():
+            return None
+        ann = self._ann_index()
+        rowid_of = ann.rowid_of()
+        return np.array([ann.covered[rowid_of[s]][1] if s in rowid_of else 0 for s in song_ids], np.int64)
 
     def sound_knn(self, vector: np.ndarray, k: int, genres: Sequence[str] | None = None) -> list[SongHit]:
         v = normalize_rows(np.asarray(vector, np.float32).ravel())
