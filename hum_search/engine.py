@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import Settings, is_es_url
-from .errors import DeviceError, HumSearchError, ModelError, StoreFeaturesError, one_line
+from .errors import (
+    DeviceError,
+    HumSearchError,
+    ModelError,
+    StoreFeaturesError,
+    one_line,
+)
 from .features.audio import AudioSource
 from .features.extract import current_spec
 from .features.sound import SoundEmbedder, unavailable_reason

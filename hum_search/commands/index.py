@@ -7,7 +7,14 @@ import argparse
 import signal
 import sys
 
-from ..engine import RebuildPlan, finish_rebuild, load_sound, open_engine, open_rebuild, plan_rebuild
+from ..engine import (
+    RebuildPlan,
+    finish_rebuild,
+    load_sound,
+    open_engine,
+    open_rebuild,
+    plan_rebuild,
+)
 from ..errors import HumSearchError, StoreFeaturesError
 from ..indexing.files import check_roots, no_audio_reason
 from ..indexing.report import (
@@ -136,8 +143,8 @@ def _rebuild(args: argparse.Namespace, settings, plan: RebuildPlan, sound) -> in
         finish_rebuild(plan)
         print(f"rebuilt: {plan.store} now holds the songs analysed with this release's features", flush=True)
     elif rc not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-        stderr(f"the old index stays in place: the rebuild did not get through every folder; fix what is "
-               f"reported above and run the same command again to finish it")
+        stderr("the old index stays in place: the rebuild did not get through every folder; fix what is "
+               "reported above and run the same command again to finish it")
     return rc
 
 

@@ -25,7 +25,13 @@ import uuid
 from pathlib import Path
 
 from ..errors import StoreError
-from .embedded_files import STORE_FILE, STORE_KIND, connect_reader, read_store_json, store_error
+from .embedded_files import (
+    STORE_FILE,
+    STORE_KIND,
+    connect_reader,
+    read_store_json,
+    store_error,
+)
 
 log = logging.getLogger(__name__)
 
