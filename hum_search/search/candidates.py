@@ -122,8 +122,8 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     coarse = ranked[:COARSE_SONGS]
     if len(fine.vectors) == 0 or not coarse:
         return coarse[:keep]  # (a hum too short for the fine windows)
-    coarse += middle_pass(store, ranked[COARSE_SONGS:], fine, len(qa.contour) / melody.CONTOUR_FPS)
     span_s = len(qa.contour) / melody.CONTOUR_FPS
+    coarse += middle_pass(store, ranked[COARSE_SONGS:], fine, span_s)
     fast = fine_hits_from_store(store, coarse, fine, span_s)
     if fast is not None:
         return vote(fine, fast, K_PER_WINDOW, keep=keep, base_rank=FINE_BASE_RANK)
@@ -139,7 +139,7 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
 def middle_pass(store: Store, ranked: list[Candidate], fine: melody.QueryWindows, span_s: float) -> list[Candidate]:
     """Of the songs the coarse vote ranked after the first COARSE_SONGS, the MIDDLE_SONGS that every
     MIDDLE_WINDOW_STEP-th fine window finds best around each song's best coarse hit (the hum's span
-    at the hit's tempo, FINE_MARGIN_S either side), read from a store that gives such stretches in
+    at the hit's tempo, MIDDLE_MARGIN_S either side), read from a store that gives such stretches in
     milliseconds (``Store.region_vectors``; elsewhere none). A song's score: the sum over those
     windows of how far its best segment beats the window's FINE_BASE_RANK-th best song."""
     if not ranked or MIDDLE_SONGS <= 0:
