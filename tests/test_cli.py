@@ -406,3 +406,35 @@ def test_a_handled_ctrl_c_exits_with_the_status_the_cli_reports(tmp_path, status
                        env=env, capture_output=True, text=True, timeout=60)
     assert p.stdout == ("handled\n" if interrupted else "") and p.stderr == ""
     assert p.returncode == status
+
+
+@pytest.mark.parametrize("lost, status, word", [("Terminated", 143, "terminated"), ("KeyboardInterrupt", 130, "interrupted")])
+def test_a_signal_that_cpython_swallows_is_still_reported(capsys, monkeypatch, lost, status, word):
+    """A signal handler's KeyboardInterrupt that lands in a weakref callback (as during an import:
+    "Exception ignored in: <function _get_module_lock.<locals>.cb>") cannot propagate; CPython used to
+    print its traceback and the command ran on to exit 0. Now no traceback, and the command's
+    status and one line say it was stopped."""
+    import weakref
+
+    from hum_search import errors
+
+    class Thing:
+        pass
+
+    def command(args):
+        t = Thing()
+        ref = weakref.ref(t, lambda r: (_ for _ in ()).throw(getattr(errors, lost, None) or KeyboardInterrupt()))
+        del t  # the callback raises where nothing can catch it
+        assert ref() is None
+        return 0
+
+    from hum_search.commands import stats
+
+    monkeypatch.setattr(stats, "run", command)
+    hook = sys.unraisablehook
+    capsys.readouterr()
+    assert cli.main(["stats"]) == status
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert err.startswith(word) and err.count("\n") == 1
+    assert sys.unraisablehook is hook  # restored
