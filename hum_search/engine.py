@@ -141,7 +141,6 @@ def open_engine(settings: Settings | None = None, *, create: bool = False, sound
     return Engine(settings, store, searcher, channel)
 
 
-
 # --- rebuilding a store of an earlier release's features (store/rebuild.py) ------------------------
 @dataclass
 class RebuildPlan:

@@ -433,18 +433,21 @@ class EmbeddedStore(Store):
                        hi_s: np.ndarray) -> tuple[np.ndarray, ...] | None:
         if not self._approximate():
             return None
-        ann = self._ann_index()
-        rowid_of = ann.rowid_of()
-        rowids = np.array([rowid_of.get(sid, -1) for sid in song_ids], np.int64)
+        ann, rowids = self._ann_rowids(song_ids)
         with self._lock:  # (the first call after a change builds the index's ordered view)
             return ann.region_vectors(rowids, lo_s, hi_s)
 
     def segment_counts(self, song_ids: Sequence[str]) -> np.ndarray | None:
         if not self._approximate():
             return None
+        ann, rowids = self._ann_rowids(song_ids)
+        return np.array([ann.covered[r][1] if r >= 0 else 0 for r in rowids.tolist()], np.int64)
+
+    def _ann_rowids(self, song_ids: Sequence[str]) -> tuple[annlib.AnnIndex, np.ndarray]:
+        """The approximate index and the rowid of each song in it (-1: not covered)."""
         ann = self._ann_index()
         rowid_of = ann.rowid_of()
-        return np.array([ann.covered[rowid_of[s]][1] if s in rowid_of else 0 for s in song_ids], np.int64)
+        return ann, np.array([rowid_of.get(sid, -1) for sid in song_ids], np.int64)
 
     def sound_knn(self, vector: np.ndarray, k: int, genres: Sequence[str] | None = None) -> list[SongHit]:
         v = normalize_rows(np.asarray(vector, np.float32).ravel())
