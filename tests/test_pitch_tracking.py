@@ -8,7 +8,7 @@ import numpy as np
 from hum_search.demo.arrange import arrange
 from hum_search.demo.notation import melody_to_notes
 from hum_search.demo.render import render
-from hum_search.features import melody, pitch
+from hum_search.features import foreground, melody, pitch
 from hum_search.search import align
 
 SR = pitch.SAMPLE_RATE
@@ -115,3 +115,35 @@ def contour_of(pitches, note_s=0.3, rest_every=0):
     frames = int(note_s * melody.CONTOUR_FPS)
     c = np.repeat(np.asarray(pitches, np.float32), frames)
     return c
+
+
+def test_a_candidate_that_holds_still_beside_a_moving_one_costs_more():
+    """foreground.steady_penalty: of two strong candidates, the one whose pitch stays within a few
+    cents (an instrument) costs STEADY_COST more than the one with vibrato (a voice); when every
+    strong candidate is steady (a test tone, a whistle with no wobble) none costs more."""
+    t = np.arange(100) / pitch.FRAME_RATE
+    voice = 60.0 + 0.3 * np.sin(2 * np.pi * 5.5 * t)  # 30 cents of vibrato at 5.5 Hz
+    organ = np.full(100, 67.0)
+    cands = np.stack([voice, organ, np.full(100, 40.0)], axis=1).astype(np.float32)
+    sal = np.tile(np.array([1.0, 0.9, 0.1], np.float32), (100, 1))
+    pen = foreground.steady_penalty(cands, sal)
+    middle = slice(foreground.STEADY_FRAMES, 100 - foreground.STEADY_FRAMES)
+    assert np.allclose(pen[middle, 1], foreground.STEADY_COST)  # the organ
+    assert np.all(pen[middle, 0] < 0.1 * foreground.STEADY_COST)  # the voice
+    alone = foreground.steady_penalty(np.stack([organ, organ + 12], axis=1).astype(np.float32), sal[:, :2])
+    assert np.all(alone == 0.0)
+
+
+def test_a_voice_beside_an_equally_loud_steady_instrument_is_tracked():
+    """A hum with vibrato and a steady organ note a fifth above, as loud: the track follows the voice."""
+    sr = pitch.SAMPLE_RATE
+    t = np.arange(int(3 * sr)) / sr
+    f_voice = 220.0 * 2 ** (0.3 * np.sin(2 * np.pi * 5.5 * t) / 12)
+    phase = 2 * np.pi * np.cumsum(f_voice) / sr
+    voice = sum(np.sin(h * phase) / h for h in range(1, 8))
+    organ = sum(np.sin(2 * np.pi * 330.0 * h * t) / h for h in range(1, 6))
+    f0 = pitch.track((voice / np.std(voice) + organ / np.std(organ)).astype(np.float32) * 0.1, pitch.HUM)
+    voiced = f0[np.isfinite(f0)]
+    assert len(voiced) > 0.8 * len(f0)
+    near_voice = np.abs(((voiced - 57.0 + 6) % 12) - 6) < 1.0
+    assert np.mean(near_voice) > 0.8, np.mean(near_voice)

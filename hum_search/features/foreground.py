@@ -30,6 +30,22 @@ Measured on the `wide` queries (silent frames from the generator's note lists, r
 measuring script only): voiced share of the silent frames under background music 0.33 -> 0.08,
 crowd 0.12 -> 0.09, hum frames missed under music 0.03 -> 0.08; MRR music 0.64 -> 0.71, crowd 0.85 -> 0.88,
 dev profile unchanged (docs/melody.md). The cost is a few milliseconds per 10 s hum.
+
+A second cue tells the voice from a pitched background *while both sound*: a voice's pitch never
+holds still. Vibrato, the slow wobble of a held note and the jitter of the vocal folds move a hum's
+pitch by more than a few cents within any 80 ms, while a piano, guitar or synthesizer note, an organ
+chord or an appliance's whine stays put (Melodia's contour characterisation uses the same
+observation: pitch deviation and vibrato mark the voice). ``steady_penalty`` finds, for each
+candidate of the tracker, the worst distance to the nearest candidate in the frames up to
+STEADY_FRAMES either side; a candidate whose pitch stays within STEADY_CENTS all that time is
+steady, and costs the Viterbi pass up to STEADY_COST more, *relative to the frame's strong
+candidates*: when every strong candidate is steady (a synthetic test tone, a tuning fork, a
+whistle with no wobble) nothing changes, so a steady hum with no rival is tracked as before.
+Measured on the `wide` queries (tracker candidates within 1.5 % of the loudest salience; voice =
+within half a semitone of the hummed note): 1.3 % of the voice's candidates under background music
+stay within 2 cents over ±40 ms, 25 % of the others do. MRR wide 0.868 -> 0.899 (music 0.808 ->
+0.87, chroma accuracy of the voiced frames under music 0.871 -> 0.909), dev 0.983 unchanged; about
+1 ms per 10 s hum. The plateau is wide (STEADY_CENTS 2-5, STEADY_COST 0.5-2: 0.892-0.902).
 """
 
 from __future__ import annotations
@@ -50,6 +66,10 @@ MIN_PAUSE_FRAMES = 25  # frames (0.25 s): the background is only known if the hu
 MIN_DIP_DB = 2.0  # and the recording's raw level there is this far under its level elsewhere
 MAX_MARGIN_DB = 6.0  # and never more than this (a clean hum's quiet notes are far above its floor)
 PITCHED_SHARE = 0.2  # the background is pitched when the tracker would voice this share of the quietest frames
+STEADY_FRAMES = 4  # tracker frames (40 ms) either side over which a candidate's pitch is followed
+STEADY_CENTS = 4.0  # a candidate that stays within this is steady (an instrument, not a voice)
+STEADY_COST = 1.0  # Viterbi cost of a fully steady candidate (a voiced frame costs -log(salience share))
+STEADY_STRONG_SHARE = 0.5  # candidates with at least this share of the frame's best salience are its strong ones
 
 
 def background_frames(level_db: np.ndarray, raw_level_db: np.ndarray, best_salience: np.ndarray,
@@ -77,6 +97,32 @@ def background_frames(level_db: np.ndarray, raw_level_db: np.ndarray, best_salie
                for a, b in _runs(gate)):
         return none  # no pause: the "background" would be the hum's own quieter frames
     return gate
+
+
+def steady_penalty(cand_pitch: np.ndarray, cand_salience: np.ndarray) -> np.ndarray:
+    """(frames, k) extra Viterbi cost of each tracker candidate whose pitch holds still (module
+    docstring). ``cand_pitch``: MIDI pitch of each frame's k candidates; ``cand_salience``: their
+    salience (0 where a frame has fewer peaks)."""
+    n, k = cand_pitch.shape
+    worst = np.zeros((n, k), np.float32)
+    for lag in range(1, STEADY_FRAMES + 1):
+        for shifted in (_shift(cand_pitch, lag), _shift(cand_pitch, -lag)):
+            nearest = np.min(np.abs(shifted[:, None, :] - cand_pitch[:, :, None]), axis=2) * 100.0
+            worst = np.maximum(worst, nearest)
+    steady = np.clip((STEADY_CENTS - worst) / STEADY_CENTS, 0.0, 1.0)
+    strong = cand_salience >= STEADY_STRONG_SHARE * cand_salience.max(axis=1, keepdims=True)
+    least = np.min(np.where(strong, steady, 1.0), axis=1, keepdims=True)
+    return (STEADY_COST * (steady - least)).astype(np.float32)
+
+
+def _shift(x: np.ndarray, lag: int) -> np.ndarray:
+    """Rows moved by ``lag`` (row t holds row t + lag), +inf where there is none."""
+    out = np.full_like(x, np.inf)
+    if lag > 0:
+        out[:-lag] = x[lag:]
+    else:
+        out[-lag:] = x[:lag]
+    return out
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

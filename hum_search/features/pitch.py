@@ -73,6 +73,7 @@ class HumParams(TrackerParams):
     min_frame_snr_db: float = 0.0  # frames whose cleaned power is under this SNR are unvoiced (at -3 dB
     # the residue of pink and brown noise, 10% of frames, made melodies out of noise)
     background_gate: bool = True  # frames no louder than a pitched background are unvoiced (foreground.py)
+    voice_motion: bool = True  # a candidate whose pitch holds still while a moving one is strong costs more (foreground.py)
 
 
 HUM = HumParams(fmin_hz=65.0, fmax_hz=4000.0, fix_harmonic_jumps=True, min_peakiness=2.3)
@@ -193,6 +194,8 @@ def _track(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray
             quiet |= foreground.background_frames(frame_snr, level_db, cs.max(axis=1) / ref,
                                                   math.exp(-params.unvoiced_cost))
     emit = -np.log(np.clip(cs / ref, 1e-3, None)) + np.where(quiet, 3.0, 0.0)[:, None]
+    if getattr(params, "voice_motion", False):
+        emit += foreground.steady_penalty(cp, cs)
     emit_unvoiced = np.where(quiet, 0.0, params.unvoiced_cost)
     path = _viterbi(emit, emit_unvoiced, cp, params)
     out = np.full(len(path), np.nan, np.float32)
