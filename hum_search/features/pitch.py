@@ -71,7 +71,9 @@ class HumParams(TrackerParams):
 
     denoise: bool = True  # remove the stationary floor and steady partials first (denoise.py)
     min_frame_snr_db: float = 0.0  # frames whose cleaned power is under this SNR are unvoiced (at -3 dB
-    # the residue of pink and brown noise, 10% of frames, made melodies out of noise)
+    # the residue of pink and brown noise, 10% of frames, made melodies out of noise)...
+    low_snr_keep_peakiness: float = 8.0  # ...unless their salience is this sharply peaked (a voice under a
+    # loud low rumble: see _low_snr_frames)
     background_gate: bool = True  # frames no louder than a pitched background are unvoiced (foreground.py)
     voice_motion: bool = True  # a candidate whose pitch holds still while a moving one is strong costs more (foreground.py)
 
@@ -174,8 +176,7 @@ def _track(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray
         sal = spec @ grid.weights
         if params.fix_harmonic_jumps:
             kept.append(sal)
-        if params.min_peakiness > 0:
-            peakiness.append(sal.max(axis=1) / np.maximum(np.abs(sal).mean(axis=1), 1e-9))
+        peakiness.append(sal.max(axis=1) / np.maximum(np.abs(sal).mean(axis=1), 1e-9))
         peaked = np.zeros_like(sal)
         is_peak = (sal[:, 1:-1] > sal[:, :-2]) & (sal[:, 1:-1] >= sal[:, 2:])
         peaked[:, 1:-1] = np.where(is_peak, sal[:, 1:-1], 0.0)
@@ -189,7 +190,7 @@ def _track(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray
     ref = float(np.percentile(cs.max(axis=1), 95)) + 1e-9
     quiet = level_db < np.percentile(level_db, 97) - params.silence_db
     if frame_snr is not None:
-        quiet |= frame_snr < params.min_frame_snr_db
+        quiet |= _low_snr_frames(frame_snr, np.concatenate(peakiness), params)
         if getattr(params, "background_gate", False):
             quiet |= foreground.background_frames(frame_snr, level_db, cs.max(axis=1) / ref,
                                                   math.exp(-params.unvoiced_cost))
@@ -212,6 +213,21 @@ def _track(y: np.ndarray, params: TrackerParams) -> tuple[np.ndarray, np.ndarray
     if params.fix_harmonic_jumps:
         out = _fix_harmonic_jumps(out, np.concatenate(kept), grid)
     return out, frame_snr
+
+
+def _low_snr_frames(frame_snr: np.ndarray, peakiness: np.ndarray, params: TrackerParams) -> np.ndarray:
+    """Frames whose cleaned power stands under ``min_frame_snr_db`` and whose salience is not sharply
+    peaked: the residue of broadband noise. The SNR is over the whole voice band, so a hum under a
+    loud low rumble (a fridge, a car) sits under 0 dB while its harmonics stand clear; its frames
+    keep a peakiness (best salience over mean) that noise residue does not reach. Measured: of the
+    `wide` queries' hummed frames under 0 dB (5 % of all), 41 % reach 8; of white, pink and brown
+    noise residue frames between -10 and 0 dB, 0.4 %. With this exception wide MRR 0.899 -> 0.917
+    (the same as with no SNR test at all, which lets 60-70 % of a noise-only recording's frames
+    through and makes melodies out of it; with it, noise-only recordings stay under 5 % voiced, as
+    before); dev unchanged."""
+    low = frame_snr < params.min_frame_snr_db
+    keep = getattr(params, "low_snr_keep_peakiness", 0.0)
+    return low & (peakiness < keep) if keep > 0 else low
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
