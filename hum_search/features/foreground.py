@@ -41,11 +41,12 @@ STEADY_FRAMES either side; a candidate whose pitch stays within STEADY_CENTS all
 steady, and costs the Viterbi pass up to STEADY_COST more, *relative to the frame's strong
 candidates*: when every strong candidate is steady (a synthetic test tone, a tuning fork, a
 whistle with no wobble) nothing changes, so a steady hum with no rival is tracked as before.
-Measured on the `wide` queries (tracker candidates within 1.5 % of the loudest salience; voice =
-within half a semitone of the hummed note): 1.3 % of the voice's candidates under background music
-stay within 2 cents over ±40 ms, 25 % of the others do. MRR wide 0.868 -> 0.899 (music 0.808 ->
-0.87, chroma accuracy of the voiced frames under music 0.871 -> 0.909), dev 0.983 unchanged; about
-1 ms per 10 s hum. The plateau is wide (STEADY_CENTS 2-5, STEADY_COST 0.5-2: 0.892-0.902).
+Measured on the `wide` queries (candidates with at least 60 % of the recording's reference
+salience; voice = within half a semitone of the hummed note, from the generator's note lists, read
+by the measuring script only): under background music 1.3 % of the voice's candidates stay within
+2 cents over ±40 ms, 25 % of the others do. Scorer, 300-song store: wide MRR 0.868 -> 0.899, music
+0.808 -> 0.917, dev 0.983 unchanged (docs/melody.md, issue 11 step 4); about 2 ms per 10 s hum.
+The plateau is wide (STEADY_CENTS 2-5 and STEADY_COST 0.5-2: 0.892-0.902).
 """
 
 from __future__ import annotations
