@@ -15,7 +15,7 @@ from hum_search.features import melody, pitch
 from hum_search.search.scoring import match_score
 from hum_search.search.searcher import Searcher
 from hum_search.store.embedded import EmbeddedStore
-from hum_search.types import SongMeta, SongRecord
+from hum_search.types import SegmentHit, SongMeta, SongRecord
 
 SR = pitch.SAMPLE_RATE
 
@@ -161,10 +161,10 @@ def test_two_passes_over_a_small_catalogue_hand_on_the_exact_search_s_candidates
     exact = cand.candidates(_CountingStore(store, exact=True), qa, None)
     two = cand.candidates(_CountingStore(store, exact=False), qa, None)
     assert [c.song_id for c in two] == [c.song_id for c in exact] and exact[0].song_id == "s3"
-    assert seen == [None, None, None]  # exact; coarse and fine
+    assert seen == [None] * 5  # exact: fine and outer; two passes: coarse, fine and outer
     monkeypatch.setattr(cand, "FINE_WHOLE_MAX_SEGMENTS", 0)
     cand.candidates(_CountingStore(store, exact=False), qa, None)
-    assert seen[3:] == [None, cand.FINE_BASE_RANK]
+    assert seen[5:] == [None, cand.FINE_BASE_RANK, cand.FINE_BASE_RANK]
 
 
 class _RegionStore(_CountingStore):
@@ -420,3 +420,54 @@ def test_a_searcher_runs_a_pthreads_blas_on_one_thread_unless_the_user_chose(tin
         ctl.limit(limits=2)
         Searcher(tiny_store)  # once per process: a later setting stands
         assert _pthreads_blas_threads() == [2] * len(ctl.lib_controllers)
+
+
+# --- hums far from the song's tempo: the outer tempi ---------------------------------------------------
+@pytest.fixture(scope="module")
+def random_tunes_store(tmp_path_factory):
+    """200 songs of random notes (0.32 s each, 64 s), as contours: many more than a hum's re-rank."""
+    rng = np.random.default_rng(3)
+    songs = [np.repeat(60 + rng.integers(-7, 8, 200), 8).astype(np.float32) for _ in range(200)]
+    store = EmbeddedStore(tmp_path_factory.mktemp("random-tunes"), analysis.current_spec())
+    store.add([_contour_record(i, s) for i, s in enumerate(songs)])
+    yield store, songs
+    store.close()
+
+
+@pytest.mark.parametrize("outer", [True, False])
+def test_a_hum_at_0_6x_tempo_is_found_through_the_outer_tempi(random_tunes_store, monkeypatch, outer):
+    """Hums at 0.6x, 2 semitones up, 10 s, of a store with more songs than the re-rank takes (10
+    here): the fine windows (0.7-1.4x) rank the song too low to hand it on, the outer windows'
+    own vote (candidates.with_outer) brings it in and the re-rank puts it first."""
+    from hum_search.search import candidates as cand
+    from hum_search.search import rerank
+
+    store, songs = random_tunes_store
+    monkeypatch.setattr(cand, "RERANK_SONGS", 10)
+    monkeypatch.setattr(cand, "RERANK_MAX_SONGS", 10)
+    if not outer:
+        monkeypatch.setattr(cand, "OUTER_SONGS", 0)
+    rng = np.random.default_rng(4)
+    firsts = []
+    for k in range(4):
+        frames = np.arange((5.0 + 5 * k) * melody.CONTOUR_FPS, len(songs[k]), 0.6)[: int(10 * melody.CONTOUR_FPS)]
+        hum = songs[k][frames.astype(int)] + 2.0 + rng.normal(0, 0.15, len(frames)).astype(np.float32)
+        length_s = len(hum) / melody.CONTOUR_FPS
+        qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
+        results = rerank.rerank(store, qa, cand.candidates(store, qa, None))
+        firsts.append(results[0].song.song_id == f"r{k}")
+    assert sum(firsts) == (4 if outer else 0), firsts
+
+
+def test_the_outer_tempi_add_only_new_songs_after_the_others():
+    from hum_search.search import candidates as cand
+
+    windows = melody.QueryWindows(np.zeros((2, melody.MELODY_DIM), np.float32), np.array([0.61, 0.65], np.float32),
+                                  np.zeros(2, np.float32), np.zeros(2, np.float32))
+    found = [cand.Candidate("a", 3.0), cand.Candidate("b", 2.0)]
+    hits = [[SegmentHit(s, 10.0, 15.0, sc) for s, sc in [("b", 0.99), ("c", 0.98)] + [(f"x{i}", 0.5) for i in range(9)]]
+            for _ in range(2)]
+    out = cand.with_outer(found, windows, hits, None)
+    assert [c.song_id for c in out[:3]] == ["a", "b", "c"]  # "b" kept once, where it was
+    assert len(out) == 2 + cand.OUTER_SONGS
+    assert cand.with_outer(found, windows, [], None) == found

@@ -45,6 +45,13 @@ MAX_QUERY_WINDOWS = 32
 QUERY_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 8))  # hum tempo / song tempo
 FINE_MAX_WINDOWS = 200
 FINE_TEMPI = tuple(float(t) for t in np.geomspace(0.7, 1.4, 11))
+# The fine grid continued two steps either side (0.61, 0.65 and 1.50, 1.61): people hum from about
+# 0.6x to 1.6x of a song's tempo. These windows are voted apart from the fine ones and only bring
+# new candidates (search/candidates.py OUTER_SONGS): in the fine grid itself they made other hums'
+# lucky hits at extreme tempi outvote their songs (wide medium MRR 0.916 -> 0.904, dev 0.983 -> 0.977).
+_FINE_STEP = FINE_TEMPI[1] / FINE_TEMPI[0]
+OUTER_TEMPI = tuple(float(t) for t in (0.7 / _FINE_STEP**2, 0.7 / _FINE_STEP, 1.4 * _FINE_STEP, 1.4 * _FINE_STEP**2))
+OUTER_MAX_WINDOWS = 20
 PARTIAL_MIN_SHARE = 0.6  # a hum covering at least this share of a window's span gets a partial window
 MIN_VOICED_S = 2.0  # a hum needs at least this much voiced sound
 MIN_SPREAD = 0.1  # windows whose pitch hardly moves (RMS of the centred vector) are not used
@@ -163,6 +170,11 @@ class QueryWindows:
     tempo: np.ndarray  # (n,) hum tempo / song tempo assumed by each window
     offset_s: np.ndarray  # (n,) start of each window in the (trimmed) query, seconds
     mean_pitch: np.ndarray  # (n,) circular mean pitch of each window (semitones, mod 12)
+
+
+def joined(a: QueryWindows, b: QueryWindows) -> QueryWindows:
+    """The windows of ``a`` then those of ``b`` (one batch of searches for both)."""
+    return QueryWindows(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in ("vectors", "tempo", "offset_s", "mean_pitch")))
 
 
 def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,

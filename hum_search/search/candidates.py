@@ -96,6 +96,7 @@ MIDDLE_WINDOW_STEP = 4  # the middle pass scores every 4th fine window...
 MIDDLE_MARGIN_S = 1.5  # ...around each song's best coarse hit, this many song seconds either side
 FINE_BASE_RANK = 5  # the fine pass's baseline: each window's 5th best coarse song (module docstring)
 NO_BASE_SCORE = 0.5  # a window's baseline when the store returned fewer than K_PER_WINDOW songs
+OUTER_SONGS = 5  # candidates added from the outer-tempo windows' own vote (``with_outer``)
 
 
 @dataclass
@@ -108,32 +109,53 @@ class Candidate:
 
 
 def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) -> list[Candidate]:
-    """The ``rerank_songs`` best candidate songs for the hum ``qa``, best first."""
+    """The ``rerank_songs`` best candidate songs for the hum ``qa``, best first, then up to
+    OUTER_SONGS more found only at the outer tempi (``melody.OUTER_TEMPI``)."""
     w = qa.windows
     if len(w.vectors) == 0:
         return []
     keep = rerank_songs(len(qa.contour) / melody.CONTOUR_FPS)
     fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
-    if len(fine.vectors) and store.searches_exactly():  # a small catalogue: one exact pass over all of it
-        hits = store.melody_knn(fine.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
-        return vote(fine, hits, K_PER_WINDOW, keep=keep)
+    outer = melody.query_windows(qa.contour, melody.OUTER_TEMPI, max_windows=melody.OUTER_MAX_WINDOWS,
+                                 strict_cap=False)
+    both, n_fine = melody.joined(fine, outer), len(fine.vectors)
+    if len(both.vectors) and store.searches_exactly():  # a small catalogue: one exact pass over all of it
+        hits = store.melody_knn(both.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
+        return with_outer(vote(fine, hits[:n_fine], K_PER_WINDOW, keep=keep), outer, hits[n_fine:], None)
     ranked = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K,
                   keep=MIDDLE_FROM_SONGS)
     coarse = ranked[:COARSE_SONGS]
-    if len(fine.vectors) == 0 or not coarse:
+    if len(both.vectors) == 0 or not coarse:
         return coarse[:keep]  # (a hum too short for the fine windows)
     span_s = len(qa.contour) / melody.CONTOUR_FPS
     coarse += middle_pass(store, ranked[COARSE_SONGS:], fine, span_s)
-    fast = fine_hits_from_store(store, coarse, fine, span_s)
+    fast = fine_hits_from_store(store, coarse, both, span_s)
     if fast is not None:
-        return vote(fine, fast, K_PER_WINDOW, keep=keep, base_rank=FINE_BASE_RANK)
+        out = vote(fine, fast[:n_fine], K_PER_WINDOW, keep=keep, base_rank=FINE_BASE_RANK)
+        return with_outer(out, outer, fast[n_fine:], FINE_BASE_RANK)
     records = store.get([c.song_id for c in coarse], melody=True, sound=False)
     regions = fine_regions(coarse, records, qa)
-    hits = local_knn(records, fine.vectors, K_PER_WINDOW, regions)
-    out = vote(fine, hits, K_PER_WINDOW, keep=keep, base_rank=None if regions is None else FINE_BASE_RANK)
+    hits = local_knn(records, both.vectors, K_PER_WINDOW, regions)
+    base_rank = None if regions is None else FINE_BASE_RANK
+    out = with_outer(vote(fine, hits[:n_fine], K_PER_WINDOW, keep=keep, base_rank=base_rank),
+                     outer, hits[n_fine:], base_rank)
     for c in out:  # the re-rank needs the same records: not read twice
         c.record = records.get(c.song_id)
     return out
+
+
+def with_outer(found: list[Candidate], outer: melody.QueryWindows, hits: list[list[SegmentHit]],
+               base_rank: int | None) -> list[Candidate]:
+    """``found`` and after it the OUTER_SONGS best songs of the outer-tempo windows' own vote that it
+    lacks. Voted apart so that the fine windows' vote stays as it was for hums at ordinary tempi;
+    the re-rank's alignment cost then decides. 150 wide medium hums (300 songs), MRR 0.916 -> 0.930
+    (top-10 0.953 -> 0.967; hums under 0.75x 0.714 -> 0.857), dev 0.983 unchanged; 1, 5, 10 or 20
+    songs and 20-80 windows within 0.004 of each other; search + re-rank p50 +10 ms."""
+    if not hits or OUTER_SONGS <= 0:
+        return found
+    have = {c.song_id for c in found}
+    new = [c for c in vote(outer, hits, K_PER_WINDOW, base_rank=base_rank) if c.song_id not in have]
+    return found + new[:OUTER_SONGS]
 
 
 def middle_pass(store: Store, ranked: list[Candidate], fine: melody.QueryWindows, span_s: float) -> list[Candidate]:
