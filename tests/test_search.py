@@ -471,3 +471,35 @@ def test_the_outer_tempi_add_only_new_songs_after_the_others():
     assert [c.song_id for c in out[:3]] == ["a", "b", "c"]  # "b" kept once, where it was
     assert len(out) == 2 + cand.OUTER_SONGS
     assert cand.with_outer(found, windows, [], None) == found
+
+
+@pytest.mark.parametrize("support", [True, False])
+def test_rerank_aligns_where_many_windows_agree_not_at_one_lucky_window(monkeypatch, support):
+    """The hummed song's best single hit (a lucky window) and its second best lie away from where
+    it was hummed; six weaker hits agree on the right start, twelve weak ones lie scattered. ``rerank.hit_positions`` aligns there
+    too and finds the song at its place; aligned at its two best single hits only, it costs as much
+    as the wrong songs."""
+    from hum_search.search import rerank
+    from hum_search.search.candidates import Candidate
+    if not support:
+        monkeypatch.setattr(rerank, "SUPPORT_S", 0.0)  # each hit supports itself: the best single hits
+    rng = np.random.default_rng(12)
+    songs = [np.repeat(60 + rng.integers(-7, 8, 200), 8).astype(np.float32) for _ in range(8)]
+    start_s = 20.0
+    hum = songs[0][int(start_s * melody.CONTOUR_FPS): int((start_s + 9.0) * melody.CONTOUR_FPS)] + 3.0
+    length_s = len(hum) / melody.CONTOUR_FPS
+    _, q_mean, _ = melody.window_vectors(hum, np.zeros(1), melody.SEGMENT_S * melody.CONTOUR_FPS)
+    agree = [(0.80 + 0.01 * k, start_s + 0.1 * (k - 3), 1.0, float(q_mean[0]), start_s) for k in range(6)]
+    lucky = [(0.95, 45.0, 1.0, float(q_mean[0]), 45.0), (0.90, 5.0, 1.0, float(q_mean[0]), 5.0)]
+    scattered = [(0.6 + 0.005 * k, 30.0 + 2.5 * k, 1.0, float(q_mean[0]), 30.0 + 2.5 * k) for k in range(12)]
+    cands = [Candidate("r0", 1.0, hits=lucky + agree + scattered, record=_contour_record(0, songs[0]))]
+    cands += [Candidate(f"r{i}", 0.9, hits=[(0.9, 10.0 + 5 * i, 1.0, float(q_mean[0]), 10.0 + 5 * i)],
+                        record=_contour_record(i, songs[i])) for i in range(1, 8)]
+    qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
+    results = rerank.rerank(None, qa, cands)
+    costs = {r.song.song_id: r.cost for r in results}
+    if support:
+        assert results[0].song.song_id == "r0" and costs["r0"] < 0.2
+        assert results[0].match_start_s == pytest.approx(start_s, abs=1.0)
+    else:
+        assert costs["r0"] > 0.6

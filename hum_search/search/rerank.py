@@ -38,6 +38,7 @@ from .scoring import score_results
 
 REGIONS_PER_SONG = 2  # distinct hit positions aligned per candidate
 REGION_GAP_S = 2.0  # hit positions closer than this are the same region
+SUPPORT_S = 1.0  # song seconds: hits starting this close to a hit support it (``hit_positions``)
 REGION_MARGIN = 0.3  # region = estimated span +- this share of the span (+ 1 s)
 FINE_SONGS = 10  # songs whose best region is aligned again at FINE_SHIFTS
 FINE_SHIFTS = (-0.5, 0.5)  # semitones either side of the key estimated from the hit
@@ -60,18 +61,10 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
         songs.update(store.get(missing, melody=True, sound=False))
     query = qa.contour[~np.isnan(qa.contour)]
     query_len_s = len(qa.contour) / melody.CONTOUR_FPS
-    picked = []  # (candidate, its song's contour, chosen hits: (start, tempo, query mean, segment start))
-    for c in cands:
-        rec = songs.get(c.song_id)
-        if rec is None or rec.melody is None or len(rec.melody.contour) == 0:
-            continue
-        chosen: list[tuple[float, float, float, float]] = []
-        for _, start, tempo, q_mean, seg_start in sorted(c.hits, key=lambda h: -h[0]):
-            if all(abs(start - u[0]) >= REGION_GAP_S for u in chosen):
-                chosen.append((start, tempo, q_mean, seg_start))
-                if len(chosen) >= REGIONS_PER_SONG:
-                    break
-        picked.append((c, rec.melody.contour, chosen))
+    usable = [c for c in cands if (rec := songs.get(c.song_id)) is not None and rec.melody is not None
+              and len(rec.melody.contour) > 0]
+    # (candidate, its song's contour, chosen hits: (start, tempo, query mean, segment start))
+    picked = [(c, songs[c.song_id].melody.contour, chosen) for c, chosen in zip(usable, hit_positions(usable))]
     means = iter(_segment_means([(contour, [x[3] for x in chosen]) for _, contour, chosen in picked]))
     regions: list[_Region] = []
     for c, contour, chosen in picked:
@@ -123,6 +116,55 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
                               match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
                               transpose=float((m.key + 6) % 12 - 6)))
     return score_results(results)
+
+
+def hit_positions(cands: list[Candidate]) -> list[list[tuple[float, float, float, float]]]:
+    """For each candidate, the REGIONS_PER_SONG distinct positions (start, tempo, query mean, segment
+    start) it is aligned at: its best single hit, then its best-supported hit, then the next best
+    single hits. A hit's support is how far the song's hits within SUPPORT_S of its start beat the
+    song's median hit: where many windows agree on a start, one lucky window elsewhere does not
+    decide (the first stage's vote, per region). Of the 14 wide misses left after the outer tempi,
+    7 had their best single hit away from where they were hummed (a repeated phrase, a lucky
+    window); 150 wide medium hums MRR 0.930 -> 0.933 (top-1 0.907 -> 0.913: one hum; support
+    first: 0.932; 2 s: 0.933; ties broken by start instead of by score: 0.930), dev 0.983
+    unchanged; the same number of alignments. All candidates' hits are measured in one pass
+    (per candidate it took 6 ms for a hum's 77 candidates, now under 1)."""
+    orders = [sorted(c.hits, key=lambda h: -h[0]) for c in cands]
+    for order, j in zip(orders, _best_supported(orders)):
+        if j > 0:
+            order.insert(1, order[j])
+    out = []
+    for order in orders:
+        chosen: list[tuple[float, float, float, float]] = []
+        for _, start_s, tempo, q_mean, seg_start in order:
+            if all(abs(start_s - u[0]) >= REGION_GAP_S for u in chosen):
+                chosen.append((start_s, tempo, q_mean, seg_start))
+                if len(chosen) >= REGIONS_PER_SONG:
+                    break
+        out.append(chosen)
+    return out
+
+
+def _best_supported(orders: list[list[tuple]]) -> list[int]:
+    """For hit lists each sorted by score (best first), the index of each list's best-supported hit
+    (``hit_positions``; ties: the better single hit). All lists in one sorted pass."""
+    n = np.array([len(o) for o in orders], np.int64)
+    if n.sum() == 0:
+        return [0] * len(orders)
+    owner = np.repeat(np.arange(len(orders)), n)
+    score = np.fromiter((h[0] for o in orders for h in o), np.float64, int(n.sum()))
+    start = np.fromiter((h[1] for o in orders for h in o), np.float64, int(n.sum()))
+    first = np.concatenate([[0], np.cumsum(n)[:-1]])
+    last = first + np.maximum(n, 1) - 1
+    median = 0.5 * (score[np.minimum(first + (n - 1) // 2, last)] + score[np.minimum(first + n // 2, last)])
+    evidence = np.maximum(score - median[owner], 0.0)
+    key = owner * (start.max() - start.min() + 4 * SUPPORT_S + 1.0) + start  # lists far apart
+    by_key = np.argsort(key, kind="stable")
+    k = key[by_key]
+    cum = np.concatenate([[0.0], np.cumsum(evidence[by_key])])
+    support = np.empty(len(k))
+    support[by_key] = cum[np.searchsorted(k, k + SUPPORT_S, side="right")] - cum[np.searchsorted(k, k - SUPPORT_S)]
+    return [int(np.argmax(support[f:f + m])) if m else 0 for f, m in zip(first.tolist(), n.tolist())]
 
 
 def _second_keys(query: np.ndarray, regions: list[_Region]) -> list[_Region]:
