@@ -31,7 +31,8 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    against the segments of those songs only (read with ``Store.region_vectors`` where the store can,
    else with ``store.get``, as the re-rank does), and the
    same vote over their K_PER_WINDOW best songs keeps the ``rerank_songs`` candidates for the
-   alignment re-rank (``rerank.py``).
+   alignment re-rank (``rerank.py``). Windows at the outer tempi (``melody.OUTER_TEMPI``) go with
+   them, are voted apart and add up to OUTER_SONGS songs (``with_outer``).
    Only the song time around each song's FINE_REGIONS best coarse hits is scored (``hit_regions``:
    the hum's span at the hit's tempo, FINE_MARGIN_S either side), not the whole song. 150 dev
    medium hums against the scale benchmark's stores (benchmarks/window_plans.py --mode auto
