@@ -12,7 +12,7 @@ from hum_search.demo.notation import Note
 from hum_search.demo.render import render
 from hum_search.features import extract as analysis
 from hum_search.features import melody, pitch
-from hum_search.search.scoring import match_score
+from hum_search.search.scoring import CONFIDENT_MIN_SCORE, match_score
 from hum_search.search.searcher import Searcher
 from hum_search.store.embedded import EmbeddedStore
 from hum_search.types import SegmentHit, SongMeta, SongRecord
@@ -22,8 +22,16 @@ SR = pitch.SAMPLE_RATE
 
 def test_scores_are_probability_like():
     assert match_score(0.2, 0.8) > 0.9
-    assert match_score(0.7, 0.72) < 0.2
+    assert match_score(0.7, 0.72) < 0.5 < CONFIDENT_MIN_SCORE  # as good as another song: not confident
     assert match_score(0.3, None) < match_score(0.3, 0.6)
+
+
+def test_a_song_the_first_stage_ranked_low_is_less_likely():
+    """The same alignment cost and margin, the song ranked 0th, 5th, 50th by the first stage: two
+    stages that agree are surer (scoring.SCORE_FIRST_RANK)."""
+    scores = [match_score(0.5, 0.6, rank) for rank in (0, 5, 50)]
+    assert scores[0] > scores[1] > scores[2]
+    assert scores[0] >= CONFIDENT_MIN_SCORE > scores[2]
 
 
 # --- search on a tiny store ------------------------------------------------------------------------------
@@ -503,3 +511,23 @@ def test_rerank_aligns_where_many_windows_agree_not_at_one_lucky_window(monkeypa
         assert results[0].match_start_s == pytest.approx(start_s, abs=1.0)
     else:
         assert costs["r0"] > 0.6
+
+
+def test_the_re_rank_scores_a_song_by_where_the_first_stage_ranked_it_too():
+    """The same hum, the same candidates: its song handed on first or last by the first stage. It
+    wins the alignment either way; its score is lower when the first stage ranked it last."""
+    from hum_search.search import rerank
+    from hum_search.search.candidates import Candidate
+    rng = np.random.default_rng(13)
+    songs = [np.repeat(60 + rng.integers(-7, 8, 200), 8).astype(np.float32) for _ in range(12)]
+    hum = songs[0][500:725] + 0.4 * rng.standard_normal(225).astype(np.float32)
+    length_s = len(hum) / melody.CONTOUR_FPS
+    _, q_mean, _ = melody.window_vectors(hum, np.zeros(1), melody.SEGMENT_S * melody.CONTOUR_FPS)
+    cands = [Candidate(f"r{i}", 1.0, hits=[(0.9, 20.0, 1.0, float(q_mean[0]), 20.0)],
+                       record=_contour_record(i, s)) for i, s in enumerate(songs)]
+    qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
+    first = rerank.rerank(None, qa, cands)
+    last = rerank.rerank(None, qa, cands[1:] + cands[:1])
+    assert first[0].song.song_id == last[0].song.song_id == "r0"
+    assert first[0].cost == pytest.approx(last[0].cost)
+    assert first[0].score > last[0].score

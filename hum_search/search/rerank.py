@@ -107,7 +107,8 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
                 fine[sid] = m
     rest = sorted((m for sid, m in best.items() if sid not in fine), key=lambda m: m.cost)
     results = []
-    for rank, m in enumerate(sorted(fine.values(), key=lambda m: m.cost) + rest, 1):
+    ranked = sorted(fine.values(), key=lambda m: m.cost) + rest
+    for rank, m in enumerate(ranked, 1):
         meta = songs[m.region.song_id].meta
         fps = melody.CONTOUR_FPS / m.downsample / m.region.tempo
         start = m.region.start_s + m.start / fps
@@ -115,7 +116,8 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
         results.append(Result(rank=rank, song=meta, score=0.0, cost=m.cost,
                               match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
                               transpose=float((m.key + 6) % 12 - 6)))
-    return score_results(results)
+    first = {c.song_id: i for i, c in enumerate(cands)}  # the first stage's rank of each song
+    return score_results(results, [first[m.region.song_id] for m in ranked])
 
 
 def hit_positions(cands: list[Candidate]) -> list[list[tuple[float, float, float, float]]]:
