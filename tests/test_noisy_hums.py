@@ -67,7 +67,16 @@ CONDITIONS = {
     "0.6x tempo": lambda ns, s: hum.synth_hum(ns, tempo=0.6, seed=s),
     "1.6x tempo": lambda ns, s: hum.synth_hum(ns, tempo=1.6, voice="female", seed=s),
     "skipped notes": lambda ns, s: hum.synth_hum(nf.skip_notes(ns, 5), seed=s),
+    "a 4.5 s hum": lambda ns, s: _first_seconds(hum.synth_hum(ns, voice="female", seed=s), 4.5),
 }
+
+
+def _first_seconds(y: np.ndarray, seconds: float) -> np.ndarray:
+    """The recording's first ``seconds``, faded out over 50 ms (a hum stopped short)."""
+    y = y[: int(seconds * SR)].copy()
+    fade = int(0.05 * SR)
+    y[-fade:] *= np.linspace(1.0, 0.0, fade)
+    return y
 
 
 def fridge_hum(notes, seed: int, snr_db: float, *, voice: str = "female") -> np.ndarray:
@@ -164,3 +173,4 @@ def test_the_radio_is_not_tracked_in_the_hums_pauses():
     assert min(followed) > 0.5, followed  # the old tracker hears the radio in every hum's pauses
     assert sum(p < 0.2 for p, _ in gated) >= 3, gated  # the gate silences them in at least 3 of 4
     assert min(v for _, v in gated) > 0.75, gated  # and keeps most of the hum
+
