@@ -150,8 +150,8 @@ def with_outer(found: list[Candidate], outer: melody.QueryWindows, hits: list[li
     """``found`` and after it the OUTER_SONGS best songs of the outer-tempo windows' own vote that it
     lacks. Voted apart so that the fine windows' vote stays as it was for hums at ordinary tempi;
     the re-rank's alignment cost then decides. 150 wide medium hums (300 songs), MRR 0.916 -> 0.930
-    (top-10 0.953 -> 0.967; hums under 0.75x 0.714 -> 0.857), dev 0.983 unchanged; 1, 5, 10 or 20
-    songs and 20-80 windows within 0.004 of each other; search + re-rank p50 +10 ms."""
+    (top-10 0.953 -> 0.967; hums under 0.75x 0.714 -> 0.857), dev 0.983 unchanged; 5, 10 or 20
+    songs and 20-80 windows: wide 0.925-0.930; search + re-rank p50 +10 ms."""
     if not hits or OUTER_SONGS <= 0:
         return found
     have = {c.song_id for c in found}
