@@ -36,8 +36,13 @@ def leave(status: int) -> None:
     sys.exit(status)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``hum-search`` command: ``python -m hum_search`` and the installed script alike."""
     exit_on_signals_until_main()
     from .cli import main
 
     leave(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -13,13 +13,15 @@ sub-commands (about 0.4 s of numpy/scipy imports) and reading the settings, runs
 - any other exception becomes one line naming its type, with the fix to run again with
   ``HUM_SEARCH_LOG_LEVEL=DEBUG`` and report the log; exit status 2;
 - Ctrl-C exits 130 and SIGTERM 143 (both raise ``KeyboardInterrupt`` inside the command, so that the
-  indexer keeps what it has analysed and prints its summary);
+  indexer keeps what it has analysed and prints its summary); an error that follows the signal is
+  its doing and reported as the signal (numpy's C-extension import, interrupted, raises "Importing
+  the numpy C-extensions failed", without the KeyboardInterrupt in its chain);
 - the traceback goes to the log at DEBUG level only, and every message and log line is scrubbed of
   URL credentials and of the configured password and API key.
 
-Before ``main`` runs, ``python -m hum_search`` (``__main__.py``) and ``python -m indexer`` end the
-process at once on Ctrl-C or SIGTERM; the ``hum-search`` script cannot run code before importing
-this module (about 35 ms), and none can before CPython's own start-up is done.
+Before ``main`` runs, the ``hum-search`` script and ``python -m hum_search`` (both ``__main__.run``)
+and ``python -m indexer`` end the process at once on Ctrl-C or SIGTERM (none can before CPython's
+own start-up is done), and all three exit through ``__main__.leave``.
 A signal that was ignored when the process started (``nohup``, ``cmd &`` in a script) stays ignored.
 """
 
@@ -112,14 +114,25 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         _silence_stdout()
         return 0
-    except HumSearchError as e:
-        return boundary.fail(f"error: {e}", EXIT_ERROR, exc=e)
-    except OSError as e:
-        return boundary.fail(f"error: {os_error_line(e)}", EXIT_ERROR, exc=e)
     except Exception as e:
-        return boundary.fail(f"error: {unexpected_line(e)}", EXIT_ERROR, exc=e)
+        return boundary.fail(*_failure(e, boundary), exc=e)
     finally:
         boundary.stop()
+
+
+def _failure(e: Exception, boundary: "_Boundary") -> tuple[str, int]:
+    """The one line and exit status for an exception that reached the boundary; after Ctrl-C or
+    SIGTERM, the signal's (what failed then failed because of it: a library interrupted while
+    importing raises its own ImportError, 1 in 15 runs of a Ctrl-C during start-up on a busy machine)."""
+    if boundary.terminated:
+        return "terminated", EXIT_TERMINATED
+    if boundary.interrupted:
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(e, HumSearchError):
+        return f"error: {e}", EXIT_ERROR
+    if isinstance(e, OSError):
+        return f"error: {os_error_line(e)}", EXIT_ERROR
+    return f"error: {unexpected_line(e)}", EXIT_ERROR
 
 
 def os_error_line(e: OSError) -> str:
@@ -143,6 +156,7 @@ class _Boundary:
     def __init__(self, argv: list[str]):
         self.secrets = known_secrets(argv)
         self.terminated = False
+        self.interrupted = False  # Ctrl-C came (``_failure``)
         self.logging_ready = False
         self._previous: dict[int, object] = {}
         self.lost: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM that CPython swallowed (below)
@@ -152,9 +166,13 @@ class _Boundary:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set in the main thread
         self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
-        for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, self._on_sigterm)):
+        for sig, handler in ((signal.SIGINT, self._on_sigint), (signal.SIGTERM, self._on_sigterm)):
             if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored (nohup, `cmd &` in a script): keep it so
                 self._previous[sig] = signal.signal(sig, handler)
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt()
 
     def _on_sigterm(self, signum, frame) -> None:
         self.terminated = True

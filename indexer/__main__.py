@@ -8,7 +8,7 @@ instead of a traceback: nothing has been opened or written yet. From then on ``m
 
 import sys
 
-from hum_search.__main__ import exit_on_signals_until_main
+from hum_search.__main__ import exit_on_signals_until_main, leave
 
 
 def _argv(args: list[str]) -> list[str]:
@@ -21,4 +21,4 @@ if __name__ == "__main__":
     exit_on_signals_until_main()  # before importing the CLI: an early Ctrl-C is one line
     from hum_search.cli import main
 
-    sys.exit(main(_argv(sys.argv[1:])))
+    leave(main(_argv(sys.argv[1:])))  # (not sys.exit: see ``leave``; an interrupted run ended "killed by SIGINT")

@@ -438,3 +438,32 @@ def test_a_signal_that_cpython_swallows_is_still_reported(capsys, monkeypatch, l
     assert "Traceback" not in err and "Exception ignored" not in err
     assert err.startswith(word) and err.count("\n") == 1
     assert sys.unraisablehook is hook  # restored
+
+
+@pytest.mark.parametrize("sig, status, word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_an_error_that_follows_a_signal_is_reported_as_the_signal(capsys, monkeypatch, sig, status, word):
+    """Ctrl-C while numpy's C extensions load makes numpy raise its own ImportError ("Importing the
+    numpy C-extensions failed"), with no KeyboardInterrupt left in its chain; the CLI said "error:
+    unexpected ImportError" and exited 2 (1 in 15 Ctrl-Cs during start-up on a busy machine). The
+    signal came first: the command reports it. The same error without a signal stays an error."""
+    import signal
+
+    from hum_search.commands import stats
+
+    def command(args):
+        try:
+            signal.raise_signal(getattr(signal, sig))
+        except KeyboardInterrupt:  # what a C extension's import does with it
+            pass
+        raise ImportError("Importing the numpy C-extensions failed")
+
+    monkeypatch.setattr(stats, "run", command)
+    rc, out, err = run_cli(capsys, "stats")
+    assert (rc, err) == (status, word + "\n")
+
+    def plain(args):
+        raise ImportError("Importing the numpy C-extensions failed")
+
+    monkeypatch.setattr(stats, "run", plain)
+    rc, out, err = run_cli(capsys, "stats")
+    assert rc == 2 and err.startswith("error: unexpected ImportError")
