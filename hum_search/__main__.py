@@ -39,7 +39,7 @@ def leave(status: int) -> None:
 def run() -> None:
     """The ``hum-search`` command: ``python -m hum_search`` and the installed script alike."""
     exit_on_signals_until_main()
-    from .cli import main
+    from .cli import main  # lazy: the signal handlers above must be in place before the CLI is imported
 
     leave(main())
 
