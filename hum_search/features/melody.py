@@ -174,7 +174,8 @@ class QueryWindows:
 
 def joined(a: QueryWindows, b: QueryWindows) -> QueryWindows:
     """The windows of ``a`` then those of ``b`` (one batch of searches for both)."""
-    return QueryWindows(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in ("vectors", "tempo", "offset_s", "mean_pitch")))
+    fields = ("vectors", "tempo", "offset_s", "mean_pitch")
+    return QueryWindows(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in fields))
 
 
 def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
