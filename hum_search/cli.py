@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         boundary.configure_logging({0: settings.log_level, 1: "INFO"}.get(args.verbose, "DEBUG"))
         status = int(args.func(args) or 0)
-        if boundary.lost is not None and status not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-            how = "terminated" if isinstance(boundary.lost, Terminated) else "interrupted"
+        if (boundary.interrupted or boundary.terminated) and status not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            how = "terminated" if boundary.terminated else "interrupted"
             return boundary.fail(f"{how} (the signal came while a library was loading and took effect only now: the "
                                  "command had run to its end)", EXIT_TERMINATED if how == "terminated" else EXIT_INTERRUPTED)
         return EXIT_TERMINATED if boundary.terminated and status == EXIT_INTERRUPTED else status
@@ -155,11 +155,10 @@ class _Boundary:
 
     def __init__(self, argv: list[str]):
         self.secrets = known_secrets(argv)
-        self.terminated = False
-        self.interrupted = False  # Ctrl-C came (``_failure``)
+        self.terminated = False  # SIGTERM came, whether or not its exception reached ``main``
+        self.interrupted = False  # Ctrl-C came, likewise
         self.logging_ready = False
         self._previous: dict[int, object] = {}
-        self.lost: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM that CPython swallowed (below)
         self._previous_hook = None
 
     def start(self) -> None:
@@ -181,10 +180,13 @@ class _Boundary:
     def _unraisable(self, unraisable) -> None:
         """A signal's KeyboardInterrupt raised where CPython cannot propagate it (a weakref callback
         of the import system: "Exception ignored in ... Terminated", 1 in 2 CI runs of a SIGTERM
-        during start-up) is remembered, not printed as a traceback; ``main`` reports it when the
+        during start-up) is not printed as a traceback; ``main`` reports the signal when the
         command returns."""
         if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            self.lost = self.lost or unraisable.exc_value
+            if isinstance(unraisable.exc_value, Terminated):
+                self.terminated = True
+            else:
+                self.interrupted = True
             return
         (self._previous_hook or sys.__unraisablehook__)(unraisable)
 

@@ -120,13 +120,13 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     outer = melody.query_windows(qa.contour, melody.OUTER_TEMPI, max_windows=melody.OUTER_MAX_WINDOWS,
                                  strict_cap=False)
     both, n_fine = melody.joined(fine, outer), len(fine.vectors)
-    if len(both.vectors) and store.searches_exactly():  # a small catalogue: one exact pass over all of it
+    if n_fine and store.searches_exactly():  # a small catalogue: one exact pass over all of it
         hits = store.melody_knn(both.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
         return with_outer(vote(fine, hits[:n_fine], K_PER_WINDOW, keep=keep), outer, hits[n_fine:], None)
     ranked = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K,
                   keep=MIDDLE_FROM_SONGS)
     coarse = ranked[:COARSE_SONGS]
-    if len(both.vectors) == 0 or not coarse:
+    if n_fine == 0 or not coarse:
         return coarse[:keep]  # (a hum too short for the fine windows)
     span_s = len(qa.contour) / melody.CONTOUR_FPS
     coarse += middle_pass(store, ranked[COARSE_SONGS:], fine, span_s)
