@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -113,8 +113,11 @@ class FileState:
     file_mtime: float
 
 
-@dataclass(frozen=True)
-class SegmentHit:
+class SegmentHit(NamedTuple):
+    """One song segment a query window found. A named tuple, not a frozen dataclass: a hum's search
+    makes about 7,000 of them at 10,000 songs, and a frozen dataclass took 1.5 us each to make
+    against 0.5 (10 ms -> 4 ms per hum)."""
+
     song_id: str
     start_s: float
     end_s: float

@@ -71,6 +71,7 @@ evidence from many windows wins; one lucky window does not.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -263,9 +264,9 @@ def knn_over(ids: list[str], n_seg: np.ndarray, seg: np.ndarray, starts: np.ndar
     window = np.repeat(np.arange(len(vectors)), kk)[:, None]
     seg_rows = (lo + np.argmax(sims[window, rows], axis=1)).reshape(len(vectors), kk)
     scores = cosine_score(np.take_along_axis(best, top, axis=1)).tolist()
+    names = np.asarray(ids, dtype=object)[top].tolist()
     st, en = starts[seg_rows].tolist(), ends[seg_rows].tolist()
-    return [[SegmentHit(ids[j], s, e, sc) for j, s, e, sc in zip(top[qi].tolist(), st[qi], en[qi], scores[qi])]
-            for qi in range(len(vectors))]
+    return [list(map(SegmentHit, *window)) for window in zip(names, st, en, scores)]
 
 
 def fine_hits_from_store(store: Store, coarse: list[Candidate], fine: melody.QueryWindows,
@@ -314,12 +315,11 @@ def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int, kee
     total = sum(counts)
     if total == 0:
         return []
-    flat = [h for hits in per_window for h in hits]
+    names, starts, _, scores = zip(*itertools.chain.from_iterable(per_window))  # (SegmentHit: a named tuple)
     qi = np.repeat(np.arange(len(per_window)), counts)
-    song_index: dict[str, int] = {}
-    song = np.fromiter((song_index.setdefault(h.song_id, len(song_index)) for h in flat), np.int64, total)
-    seg_start = np.fromiter((h.start_s for h in flat), np.float64, total)
-    score = np.fromiter((h.score for h in flat), np.float64, total)
+    song_index = {s: i for i, s in enumerate(dict.fromkeys(names))}  # in the order first hit
+    song = np.fromiter(map(song_index.__getitem__, names), np.int64, total)
+    seg_start, score = np.array(starts, np.float64), np.array(scores, np.float64)
     at = min(base_rank or k, k) - 1
     base = np.array([hits[at].score if len(hits) >= k else NO_BASE_SCORE for hits in per_window], np.float64)
     tempo = w.tempo.astype(np.float64)[qi]
@@ -327,11 +327,11 @@ def vote(w: melody.QueryWindows, per_window: list[list[SegmentHit]], k: int, kee
     offsets, offset_idx = np.unique(w.offset_s, return_inverse=True)
     votes = _votes(song, offset_idx[qi], start, score - base[qi], len(song_index), len(offsets))
     by_song = np.argsort(song, kind="stable")  # each song's hits, in the order they came
-    bounds = np.searchsorted(song[by_song], np.arange(len(song_index) + 1))
-    rows = list(zip(score.tolist(), start.tolist(), tempo.tolist(), w.mean_pitch.astype(np.float64)[qi].tolist(),
-                    seg_start.tolist()))
-    ids = list(song_index)
-    return [Candidate(ids[j], float(votes[j]), [rows[i] for i in by_song[bounds[j]:bounds[j + 1]].tolist()])
+    bounds = np.searchsorted(song[by_song], np.arange(len(song_index) + 1)).tolist()
+    rows = list(zip(score[by_song].tolist(), start[by_song].tolist(), tempo[by_song].tolist(),
+                    w.mean_pitch.astype(np.float64)[qi[by_song]].tolist(), seg_start[by_song].tolist()))
+    ids, best = list(song_index), votes.tolist()
+    return [Candidate(ids[j], best[j], rows[bounds[j]:bounds[j + 1]])
             for j in np.argsort(-votes, kind="stable")[:keep].tolist()]
 
 
