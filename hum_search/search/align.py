@@ -88,39 +88,54 @@ if hasattr(os, "register_at_fork"):
 def _dtw(q, regions, cap, unvoiced, pad, penalty):  # pragma: no cover - compiled; tested through align()
     """The dynamic programme of ``align``, one region at a time over three rolling rows (compiled:
     3.5x faster than the same programme vectorized in numpy over (regions x song frames), the
-    previous implementation, for 100 regions of 260 frames and a 10 s hum; identical results).
-    The local cost (pitch-class distance capped at ``cap``; ``unvoiced`` for NaN, ``pad`` for +inf)
-    is written out twice, for the first row and the others: numba inlines nothing it is not given."""
+    previous implementation, for 100 regions of 260 frames and a 10 s hum). The local cost is the
+    pitch-class distance capped at ``cap``; ``unvoiced`` for NaN, ``pad`` for +inf. Pitch classes
+    are folded once per query frame and per region frame, and each row's local costs are computed
+    before its recursion, which then runs without bounds tests: 3.4 -> 1.9 ns per cell on 30 hums'
+    alignments at 10,000 songs (the same costs, starts and ends to the bit)."""
     b, m = regions.shape
     n = len(q)
     big = 1e9
+    qm = np.empty(n)  # the query's pitch classes, in [0, 12)
+    for i in range(n):
+        qm[i] = q[i] - 12.0 * np.floor(q[i] / 12.0)
+    vm = np.empty(m)  # a region's pitch classes...
+    fixed = np.empty(m)  # ...and the cost of its frames without one (-1: a pitched frame)
+    d0, d1, d2 = np.empty(m), np.empty(m), np.empty(m)  # accumulated cost, rows i-2, i-1, i
+    s0, s1, s2 = np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64)  # start columns
+    c_prev, c_cur = np.empty(m), np.empty(m)  # local costs of rows i-1 and i
     cost_out = np.empty(b)
     start_out = np.zeros(b, np.int64)
     end_out = np.zeros(b, np.int64)
     for r in range(b):
         row = regions[r]
-        d0, d1, d2 = np.empty(m), np.empty(m), np.empty(m)  # accumulated cost, rows i-2, i-1, i
-        s0, s1, s2 = np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64)  # start columns
-        c_prev, c_cur = np.empty(m), np.empty(m)  # local costs of rows i-1 and i
-        for j in range(m):  # subsequence: a match may start at any song frame
+        for j in range(m):
             v = row[j]
-            a = q[0] - v
-            c = pad if np.isinf(v) else unvoiced if np.isnan(v) else min(abs(a - 12.0 * np.rint(a / 12.0)), cap)
-            c_prev[j], d1[j], s1[j], d0[j], s0[j] = c, c, j, big, j
-        for i in range(1, n):
+            if np.isinf(v):
+                fixed[j], vm[j] = pad, 0.0
+            elif np.isnan(v):
+                fixed[j], vm[j] = unvoiced, 0.0
+            else:
+                fixed[j], vm[j] = -1.0, v - 12.0 * np.floor(v / 12.0)
+        for i in range(n):
+            a = qm[i]
             for j in range(m):
-                v = row[j]
-                a = q[i] - v
-                c = pad if np.isinf(v) else unvoiced if np.isnan(v) else min(abs(a - 12.0 * np.rint(a / 12.0)), cap)
-                c_cur[j] = c
-                best, st = big, 0
-                if j >= 1:  # (1,1) from (i-1, j-1)
-                    best, st = d1[j - 1], s1[j - 1]
+                d = abs(a - vm[j])
+                c_cur[j] = min(min(d, 12.0 - d), cap) if fixed[j] < 0.0 else fixed[j]
+            if i == 0:  # subsequence: a match may start at any song frame
+                for j in range(m):
+                    d1[j], s1[j], d0[j], s0[j] = c_cur[j], j, big, j
+                c_prev, c_cur = c_cur, c_prev
+                continue
+            d2[0], s2[0] = c_cur[0] + big, 0
+            for j in range(1, m):
+                best, st = d1[j - 1], s1[j - 1]  # (1,1) from (i-1, j-1)
                 if j >= 2 and d1[j - 2] + penalty < best:  # (1,2) from (i-1, j-2)
                     best, st = d1[j - 2] + penalty, s1[j - 2]
-                if j >= 1 and d0[j - 1] + c_prev[j] + penalty < best:  # (2,1) from (i-2, j-1) via (i-1, j)
-                    best, st = d0[j - 1] + c_prev[j] + penalty, s0[j - 1]
-                d2[j], s2[j] = c + best, st
+                hold = d0[j - 1] + c_prev[j] + penalty  # (2,1) from (i-2, j-1) via (i-1, j)
+                if hold < best:
+                    best, st = hold, s0[j - 1]
+                d2[j], s2[j] = c_cur[j] + best, st
             d0, d1, d2 = d1, d2, d0
             s0, s1, s2 = s1, s2, s0
             c_prev, c_cur = c_cur, c_prev
