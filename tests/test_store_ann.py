@@ -223,6 +223,23 @@ def test_a_catalogue_past_large_vectors_gets_the_large_recipe_and_keeps_it(tmp_p
     again.close()
 
 
+def test_the_compiled_decoding_of_stretches_equals_faiss_own(tmp_path):
+    """``region_vectors`` decodes 8-bit codes and adds their lists' centroids in one compiled pass;
+    faiss's own decoding of the same codes plus the centroids gives the same vectors."""
+    store = open_ann(tmp_path / "s")
+    fill(store, range(N_SONGS))
+    codes = store._ann_index()._codes or annlib._SegmentCodes(store._ann_index().index)
+    assert codes.sq8 is not None  # (the store's recipe: SQ8 codes of residuals)
+    rowids = np.array(sorted(store._ann_index().covered))[[5, 1, 9, 1]]
+    fast = codes.regions(rowids, np.array([0.0, 10.0, 3.0, 0.0]), np.array([1e4, 30.0, 20.0, 5.0]))
+    codes.sq8 = None
+    slow = codes.regions(rowids, np.array([0.0, 10.0, 3.0, 0.0]), np.array([1e4, 30.0, 20.0, 5.0]))
+    assert fast[1].tolist() == slow[1].tolist() and fast[1].sum() > N_SEG
+    np.testing.assert_array_equal(fast[2], slow[2])
+    np.testing.assert_allclose(fast[0], slow[0], rtol=0, atol=1e-6)
+    store.close()
+
+
 def test_region_vectors_read_stretches_of_many_songs_from_the_index(tmp_path, monkeypatch):
     """The middle and fine passes read song stretches from the index's codes: each entry's segments
     starting within [lo, hi], in time order, decoded close to the stored vectors, with starts and

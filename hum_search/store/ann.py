@@ -38,6 +38,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..jit import Compiled
 from ..types import SegmentHit
 
 log = logging.getLogger(__name__)
@@ -326,8 +327,8 @@ class _SegmentCodes:
     """The IVF index's codes seen in (song, time) order, for reading stretches of many songs at once
     (the first stage's middle and fine passes): the inverted lists' ids sorted, with a copy of the
     codes and each vector's list in the same order. 10,300-song store (5 M vectors): built in about
-    1 s, 490 MB at its peak (codes 400 MB, ids 40, lists 20); 1,700 songs' 16 s stretches (60,000
-    vectors) read and decoded in about 11 ms."""
+    1 s, 490 MB at its peak (codes 400 MB, ids 40, lists 20); a hum's middle and fine passes (about
+    73,000 vectors of 2,500 stretches) read and decoded in 8 ms (20 with faiss's own decoding)."""
 
     def __init__(self, index):
         import faiss
@@ -353,6 +354,10 @@ class _SegmentCodes:
         self.lists[place] = np.repeat(np.arange(index.nlist, dtype=np.int32), sizes)
         self.centroids = index.quantizer.reconstruct_n(0, index.nlist) if index.by_residual else None
         self.sq = index.sq
+        self.sq8 = None  # (vmin, vdiff) per dimension: 8-bit codes over residuals, decoded by _DECODE_SQ8
+        if self.centroids is not None and self.sq.qtype == faiss.ScalarQuantizer.QT_8bit:
+            trained = faiss.vector_to_array(self.sq.trained).astype(np.float32)
+            self.sq8 = (trained[:index.d].copy(), trained[index.d:].copy())
 
     def regions(self, rowids: np.ndarray, lo_s: np.ndarray,
                 hi_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -360,15 +365,47 @@ class _SegmentCodes:
         that start within [lo_s[i], hi_s[i]] seconds, entry after entry."""
         lo = np.clip(np.floor(np.asarray(lo_s) / TIME_STEP_S), 0, (1 << TIME_BITS) - 1).astype(np.int64)
         hi = np.clip(np.ceil(np.asarray(hi_s) / TIME_STEP_S), -1, (1 << TIME_BITS) - 1).astype(np.int64)
-        a = np.searchsorted(self.ids, (rowids << TIME_BITS) | lo)
-        b = np.searchsorted(self.ids, (rowids << TIME_BITS) | np.maximum(hi, 0), side="right")
+        a = _sorted_search(self.ids, (rowids << TIME_BITS) | lo, "left")
+        b = _sorted_search(self.ids, (rowids << TIME_BITS) | np.maximum(hi, 0), "right")
         counts = np.where((rowids >= 0) & (hi >= lo), np.maximum(b - a, 0), 0)
         rows = np.repeat(a - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
-        vectors = self.sq.decode(np.ascontiguousarray(self.codes[rows]))
-        if self.centroids is not None:
-            vectors += self.centroids[self.lists[rows]]
+        if self.sq8 is not None:
+            vectors = _DECODE_SQ8(self.codes, rows, self.lists, self.centroids, *self.sq8)
+        else:
+            vectors = self.sq.decode(np.ascontiguousarray(self.codes[rows]))
+            if self.centroids is not None:
+                vectors += self.centroids[self.lists[rows]]
         starts = (self.ids[rows] & ((1 << TIME_BITS) - 1)).astype(np.float64) * TIME_STEP_S
         return vectors.astype(np.float32, copy=False), counts, starts
+
+
+def _sorted_search(ids: np.ndarray, keys: np.ndarray, side: str) -> np.ndarray:
+    """``np.searchsorted(ids, keys, side)`` with the keys searched in ascending order (numpy then
+    starts each search where the last ended: 5 M ids, 2,500 keys in the first stage's order of songs,
+    5.1 -> 3.4 ms per hum for the middle and fine passes together)."""
+    order = np.argsort(keys, kind="stable")
+    out = np.empty(len(keys), np.int64)
+    out[order] = np.searchsorted(ids, keys[order], side=side)
+    return out
+
+
+def _decode_sq8(codes, rows, lists, centroids, vmin, vdiff):  # pragma: no cover - compiled
+    """faiss's 8-bit scalar quantizer's decoding of ``codes[rows]`` plus each vector's list centroid
+    (the index stores residuals), in one pass over the output: faiss's decode of the gathered codes
+    and the centroids added after it took 11.2 ms per hum at 10,000 songs (73,000 vectors), this 4.4
+    (the same values within 1e-7)."""
+    n, d = len(rows), codes.shape[1]
+    out = np.empty((n, d), np.float32)
+    half, levels = np.float32(0.5), np.float32(255.0)
+    for i in range(n):
+        r = rows[i]
+        c = centroids[lists[r]]
+        for j in range(d):
+            out[i, j] = (vmin[j] + ((np.float32(codes[r, j]) + half) / levels) * vdiff[j]) + c[j]
+    return out
+
+
+_DECODE_SQ8 = Compiled(_decode_sq8)
 
 
 def recipe(dim: int, large: bool = False) -> dict:
