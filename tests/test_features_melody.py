@@ -25,11 +25,13 @@ def test_segment_vectors_are_key_and_octave_invariant():
 @pytest.mark.parametrize("grid, min_cosine", [("fine", 0.97), ("coarse", 0.95)])
 def test_query_window_at_the_right_tempo_matches_the_song_segment(grid, min_cosine):
     """The fine windows (every 0.2 s) line up with a song segment almost exactly; the coarse ones
-    (the 32 kNN searches: 8 tempo ratios, so fewer offsets each) a little less, at the same place."""
+    (the 32 kNN searches: 9 tempo ratios, so fewer offsets each) a little less, at the same place,
+    for a hum close to one of their ratios (1.19x; halfway between two, 6 % off each, the best
+    coarse cosine of this tune falls to about 0.86, and the fine windows do the rest)."""
     rng = np.random.default_rng(2)
     song = contour_of(60 + np.cumsum(rng.integers(-3, 4, 60)))
     seg = melody.song_segments(song)
-    tempo = 1.25  # hum 25 % faster, 4 semitones up
+    tempo = 1.2  # hum 20 % faster, 4 semitones up
     start = int(2.0 * melody.CONTOUR_FPS)
     hum_frames = np.arange(start, len(song), tempo)
     hum = song[hum_frames.astype(int)] + 4

@@ -216,8 +216,9 @@ def test_the_fine_pass_from_store_stretches_equals_the_one_from_records(tiny_sto
     got = cand.fine_hits_from_store(_RegionStore(store, exact=False), coarse, fine, span)
     records = store.get([c.song_id for c in coarse], melody=True, sound=False)
     want = cand.local_knn(records, fine.vectors, cand.K_PER_WINDOW, {c.song_id: cand.hit_regions(c, span) for c in coarse})
-    assert [[(h.song_id, h.start_s, round(h.score, 6)) for h in row] for row in got] == \
-           [[(h.song_id, h.start_s, round(h.score, 6)) for h in row] for row in want]
+    assert [[(h.song_id, h.start_s) for h in row] for row in got] == [[(h.song_id, h.start_s) for h in row] for row in want]
+    np.testing.assert_allclose([h.score for row in got for h in row], [h.score for row in want for h in row],
+                               rtol=0, atol=1e-6)  # (float32 sums in another order)
     assert any(row and row[0].song_id == "s3" for row in got)
     assert cand.fine_hits_from_store(_CountingStore(store, exact=False), coarse, fine, span) is None
 

@@ -5,7 +5,7 @@ A store that searches exactly and cheaply (an embedded store below the approxima
 catalogue, in one pass: the search of the previous release, the most accurate, at a cost that
 grows with the catalogue. Every other store (a large one, Elasticsearch) gets two passes:
 
-1. Coarse pass: the hum's query windows (``melody.query_windows``: 8 tempo ratios x offsets, at
+1. Coarse pass: the hum's query windows (``melody.query_windows``: 9 tempo ratios x offsets, at
    most ``melody.MAX_QUERY_WINDOWS`` = 32) go to the store as ONE batch of kNN searches (one
    ``_msearch`` on Elasticsearch; the approximate index on a large embedded store), each asking for
    its COARSE_K nearest songs (best segment each). A vote (below) keeps COARSE_SONGS songs.
@@ -14,7 +14,7 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    +1,000 / +10,000 distractors, first stage + re-rank p95 at +10,000 (2 cores, warm):
    COARSE_K 60 / COARSE_SONGS 150: 0.927 / 0.839, 438 ms; 120 / 300: 0.933 / 0.872, 780 ms;
    200 / 400: 0.933 / 0.872, 1,396 ms. (Those figures are from 6 tempo ratios and melody model v1;
-   with v2's songs 8 ratios gained at every size: ``melody.QUERY_TEMPI``.)
+   with v2's songs 8 ratios gained at every size, and 9 over 0.6-1.5x again: ``melody.QUERY_TEMPI``.)
    Middle pass (``middle_pass``), where the store can read stretches of thousands of songs in
    milliseconds (``Store.region_vectors``: the embedded store's approximate index, from its
    quantized codes): the coarse vote ranks MIDDLE_FROM_SONGS songs, and of those after the first
