@@ -35,8 +35,8 @@ MAX_UNVOICED = 0.3  # windows with a larger share of unvoiced frames are not use
 QUERY_HOP_S = 0.2  # query windows start every QUERY_HOP_S seconds (hum time)
 # Windows per query = kNN searches per hum (one batch; one _msearch on Elasticsearch): at most 32,
 # at 9 tempo ratios from 0.6 to 1.5x (steps of 12 %: a hum is at most 6 % off the nearest; fewer
-# offsets each). They find the candidates; the FINE windows (11 ratios, every 0.2 s, at most 200) then score only those
-# candidates' segments (search/candidates.py). The fine windows alone as kNN searches gave dev
+# offsets each). They find the candidates; the FINE windows (11 ratios, every 0.2 s, at most 200)
+# then score only those candidates' segments (search/candidates.py). The fine windows alone as kNN searches gave dev
 # medium MRR 0.973; the coarse ones alone 0.938 (benchmarks/window_plans.py). 8 ratios instead of 6,
 # with melody model v2's songs, 150 dev medium hums: MRR at +1,000 / +10,000 / +100,000 songs
 # 0.959 / 0.926 / 0.831 -> 0.963 / 0.936 / 0.849; on 300 songs (two passes forced) dev and wide the
