@@ -365,6 +365,23 @@ def _contour_record(i: int, contour: np.ndarray) -> SongRecord:
     return SongRecord(meta, melody.song_segments(contour), None)
 
 
+def test_second_key_is_the_most_common_pitch_difference_over_the_paired_frames():
+    """A hit whose key is 1.4 semitones off (a wrong note in its window): the second estimate is the
+    song's key over the frames the region's tempo pairs with the hum (a wrong note of the hum and the
+    song's other notes around it do not move it); a region that pairs too few frames gets none."""
+    from hum_search.search import rerank
+    rng = np.random.default_rng(5)
+    hum = np.repeat(60 + rng.integers(-5, 6, 12), 10).astype(np.float32)  # 12 notes of 0.4 s
+    hum[25:35] += 1.0  # a wrong note
+    around = np.repeat(60 + rng.integers(-5, 6, 40), 10).astype(np.float32)  # 16 s of other notes
+    song = np.concatenate([around[:100], hum + 5.0, around[100:]])  # the hum 5 semitones up, from 4 s
+    region = rerank._Region("s", song, 0.0, 3.6, 1.0, 4.0)
+    (second,) = rerank._second_keys(hum, [region])
+    assert second.key == pytest.approx(5.0, abs=1e-6)
+    assert rerank._second_keys(hum, [rerank._Region("s", song, 0.0, 5.0, 1.0, 4.0)]) == []  # the hit's key
+    assert rerank._second_keys(hum, [rerank._Region("s", song, 0.0, 3.6, 1.0, 60.0)]) == []  # past its end
+
+
 @pytest.mark.parametrize("widened", [True, False])
 def test_rerank_aligns_a_slow_hum_whose_hits_claim_the_wrong_tempo_and_key(monkeypatch, widened):
     """A hum at 0.76x, 3 semitones down, whose best kNN hit assumed 0.95x and a key 4 semitones
