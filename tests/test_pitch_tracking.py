@@ -3,7 +3,10 @@ fundamentals, harmonics, noise, and the melody line of a mix."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 
 from hum_search.demo.arrange import arrange
 from hum_search.demo.notation import melody_to_notes
@@ -65,6 +68,26 @@ def test_without_the_two_lowest_harmonics_the_track_is_at_least_steady():
     truth = midi(f0[np.clip(np.arange(len(est)) * pitch.HOP, 0, len(f0) - 1)])
     offset = (est - truth)[~np.isnan(est)]
     assert np.mean(np.abs(offset - np.median(offset)) < 0.5) > 0.9
+
+
+@pytest.mark.parametrize("third_penalty", [pitch.HUM.third_penalty, 0.0])
+def test_a_tune_without_its_two_lowest_harmonics_is_tracked_at_its_fundamental(third_penalty):
+    """A low male tune through a phone band: every note has lost its fundamental and 2nd harmonic.
+    Its 3rd harmonic collects a harmonic sum of its own (3f, 6f, 9f...), but the 4th, 5th, 7th...
+    harmonics sit a third and two thirds of the way between those: the thirds penalty keeps the
+    track on the fundamental's pitch class; without it the tune is heard a twelfth up."""
+    rng = np.random.default_rng(3)
+    parts, truth = [], []
+    for m in 45 + rng.integers(0, 8, 14):  # A2-E3: 110-165 Hz
+        y = harmonic_tone(np.full(int(0.35 * SR), 440 * 2 ** ((m - 69) / 12)), first=3, n_harmonics=14)
+        parts += [y, np.zeros(int(0.08 * SR), np.float32)]
+        truth += [m] * (len(y) + int(0.08 * SR))
+    est = pitch.track(np.concatenate(parts), dataclasses.replace(pitch.HUM, third_penalty=third_penalty))
+    t = np.asarray(truth, float)[np.clip(np.arange(len(est)) * pitch.HOP, 0, len(truth) - 1)]
+    voiced = ~np.isnan(est)
+    assert voiced.mean() > 0.8
+    right = np.mean(align.pitch_class_distance(est[voiced] - t[voiced]) < 0.5)
+    assert (right > 0.9) if third_penalty else (right < 0.1)
 
 
 def test_low_notes_heard_at_their_third_harmonic_are_moved_back_to_their_fundamental():

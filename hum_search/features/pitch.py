@@ -76,6 +76,11 @@ class HumParams(TrackerParams):
     # loud low rumble: see _low_snr_frames)
     background_gate: bool = True  # frames no louder than a pitched background are unvoiced (foreground.py)
     voice_motion: bool = True  # a candidate whose pitch holds still while a moving one is strong costs more (foreground.py)
+    # Weight of the energy a third and two thirds of the way between harmonics, subtracted like the
+    # between-penalty: there lie the 4th, 5th, 7th, 8th... harmonics of a pitch a twelfth below, so a
+    # voice whose fundamental and 2nd harmonic a phone band cut (a male hum under 150 Hz through
+    # 300-3400 Hz) is not tracked at its 3rd harmonic, a fifth off in pitch class. See _grid.
+    third_penalty: float = 0.1
 
 
 HUM = HumParams(fmin_hz=65.0, fmax_hz=4000.0, fix_harmonic_jumps=True, min_peakiness=2.3)
@@ -99,6 +104,9 @@ def _grid(params: TrackerParams) -> _Grid:
     positions = [(h, h ** -params.harmonic_decay) for h in range(1, params.harmonics + 1)]
     positions += [(h - 0.5, -params.between_penalty * (h + 0.5) ** -params.harmonic_decay)
                   for h in range(2, params.harmonics + 1)]
+    third = getattr(params, "third_penalty", 0.0)  # (a HumParams field: SONG's recorded fields stay)
+    positions += [(h + d, -third * (h + 1) ** -params.harmonic_decay)
+                  for h in range(1, params.harmonics) for d in (1 / 3, 2 / 3) if third]
     for mult, weight in positions:
         fb = f0 * mult * N_FFT / SAMPLE_RATE
         ok = fb < n_spec - 1
