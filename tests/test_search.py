@@ -29,7 +29,7 @@ def test_scores_are_probability_like():
 def test_a_song_the_first_stage_ranked_low_is_less_likely():
     """The same alignment cost and margin, the song ranked 0th, 5th, 50th by the first stage: two
     stages that agree are surer (scoring.SCORE_FIRST_RANK)."""
-    scores = [match_score(0.5, 0.6, rank) for rank in (0, 5, 50)]
+    scores = [match_score(0.4, 0.55, rank) for rank in (0, 5, 50)]
     assert scores[0] > scores[1] > scores[2]
     assert scores[0] >= CONFIDENT_MIN_SCORE > scores[2]
 
@@ -547,5 +547,5 @@ def test_the_re_rank_scores_a_song_by_where_the_first_stage_ranked_it_too():
     first = rerank.rerank(None, qa, cands)
     last = rerank.rerank(None, qa, cands[1:] + cands[:1])
     assert first[0].song.song_id == last[0].song.song_id == "r0"
-    assert first[0].cost == pytest.approx(last[0].cost)
+    assert first[0].cost == pytest.approx(last[0].cost, rel=1e-4)  # (float32 sums in another order)
     assert first[0].score > last[0].score
