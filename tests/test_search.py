@@ -26,6 +26,13 @@ def test_scores_are_probability_like():
     assert match_score(0.3, None) < match_score(0.3, 0.6)
 
 
+def test_two_songs_that_both_align_perfectly_are_a_tie_not_a_confident_match():
+    """With the alignment's pitch tolerance a clean hum can cost 0: the same tune twice in a
+    collection (0.00 and 0.01) is not a margin of 10,000 to 1."""
+    assert match_score(0.0, 0.01) < CONFIDENT_MIN_SCORE
+    assert match_score(0.0, 0.5) > CONFIDENT_MIN_SCORE  # a clean hum against a real other song
+
+
 def test_a_song_the_first_stage_ranked_low_is_less_likely():
     """The same alignment cost and margin, the song ranked 0th, 5th, 50th by the first stage: two
     stages that agree are surer (scoring.SCORE_FIRST_RANK)."""

@@ -25,10 +25,15 @@ SCORE_COST = -3.435  # per semitone of mean alignment cost
 SCORE_MARGIN = 10.922  # per unit of log(cost of the best other song / own cost)
 SCORE_FIRST_RANK = -0.773  # per unit of log(1 + the first stage's rank of the song, 0-based)
 CONFIDENT_MIN_SCORE = 0.75
+# Costs under this count as this in the margin: with the alignment's pitch tolerance a clean hum can
+# align at 0, and 0.00 against 0.01 (the same recording twice in a collection) is a tie, not a
+# margin of 10,000 to 1. The lowest costs of the 1,200 fitting rows: 0.033, then 0.074 and up.
+MARGIN_COST_FLOOR = 0.05
 
 
 def match_score(cost: float, other_best_cost: float | None, first_rank: int = 0) -> float:
-    margin = math.log(max(other_best_cost, 1e-6) / max(cost, 1e-6)) if other_best_cost is not None else 0.0
+    floor = MARGIN_COST_FLOOR
+    margin = math.log(max(other_best_cost, floor) / max(cost, floor)) if other_best_cost is not None else 0.0
     z = SCORE_BIAS + SCORE_COST * cost + SCORE_MARGIN * margin + SCORE_FIRST_RANK * math.log1p(max(first_rank, 0))
     return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
 
