@@ -32,8 +32,9 @@ MARGIN_COST_FLOOR = 0.05
 
 
 def match_score(cost: float, other_best_cost: float | None, first_rank: int = 0) -> float:
-    floor = MARGIN_COST_FLOOR
-    margin = math.log(max(other_best_cost, floor) / max(cost, floor)) if other_best_cost is not None else 0.0
+    margin = 0.0
+    if other_best_cost is not None:
+        margin = math.log(max(other_best_cost, MARGIN_COST_FLOOR) / max(cost, MARGIN_COST_FLOOR))
     z = SCORE_BIAS + SCORE_COST * cost + SCORE_MARGIN * margin + SCORE_FIRST_RANK * math.log1p(max(first_rank, 0))
     return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
 
