@@ -38,7 +38,10 @@ def test_song_track_is_identical_to_the_stored_features_tracker(slug):
     assert got.shape == want.shape
     assert np.array_equal(np.isnan(got), np.isnan(want))
     v = ~np.isnan(want)
-    assert np.max(np.abs(got[v] - want[v])) < 1e-3  # semitones: FFT/BLAS rounding only
+    # semitones: FFT/BLAS rounding only. OpenBLAS picks its kernels by CPU (DYNAMIC_ARCH): on one
+    # AMD EPYC machine 4 of these 1,810 frames differ by 0.0005-0.0015 semitone; a changed tracker
+    # moves voicing (checked exactly above) and whole notes
+    assert np.max(np.abs(got[v] - want[v])) < 5e-3
 
 
 def test_stationary_tones_are_removed_and_a_moving_one_is_kept():

@@ -20,25 +20,41 @@ from hum_search.types import SegmentHit, SongMeta, SongRecord
 SR = pitch.SAMPLE_RATE
 
 
+def _score(cost: float, other: float | None, rank: int = 0, matched: float = 0.6,
+           other_matched: float | None = 0.4) -> float:
+    return match_score(cost, other, rank, matched=matched, other_best_matched=None if other is None else other_matched)
+
+
 def test_scores_are_probability_like():
-    assert match_score(0.2, 0.8) > 0.9
-    assert match_score(0.7, 0.72) < 0.5 < CONFIDENT_MIN_SCORE  # as good as another song: not confident
-    assert match_score(0.3, None) < match_score(0.3, 0.6)
+    assert _score(0.2, 0.8) > 0.9
+    assert _score(0.7, 0.72, matched=0.4) < 0.5 < CONFIDENT_MIN_SCORE  # as good as another song: not confident
+    assert _score(0.3, None) < _score(0.3, 0.6)
 
 
 def test_two_songs_that_both_align_perfectly_are_a_tie_not_a_confident_match():
     """With the alignment's pitch tolerance a clean hum can cost 0: the same tune twice in a
-    collection (0.00 and 0.01) is not a margin of 10,000 to 1."""
-    assert match_score(0.0, 0.01) < CONFIDENT_MIN_SCORE
-    assert match_score(0.0, 0.5) > CONFIDENT_MIN_SCORE  # a clean hum against a real other song
+    collection (0.00 and 0.01, both matching the whole hum) is not a margin of 10,000 to 1."""
+    assert _score(0.0, 0.01, matched=1.0, other_matched=1.0) < CONFIDENT_MIN_SCORE
+    assert _score(0.0, 0.5, matched=1.0, other_matched=0.5) > CONFIDENT_MIN_SCORE  # against a real other song
 
 
 def test_a_song_the_first_stage_ranked_low_is_less_likely():
     """The same alignment cost and margin, the song ranked 0th, 5th, 50th by the first stage: two
     stages that agree are surer (scoring.SCORE_FIRST_RANK)."""
-    scores = [match_score(0.4, 0.55, rank) for rank in (0, 5, 50)]
+    scores = [_score(0.4, 0.55, rank) for rank in (0, 5, 50)]
     assert scores[0] > scores[1] > scores[2]
     assert scores[0] >= CONFIDENT_MIN_SCORE > scores[2]
+
+
+def test_a_thinly_spread_error_and_a_lead_in_matched_frames_are_surer():
+    """The same mean cost and margin: a match whose error is spread thin over the hum (the right tune
+    hummed sloppily) scores above one that is exact on most frames and far off on the rest (a wrong
+    tune sharing some notes); and matching more of the hum than any other song scores above matching
+    as much as another does (scoring.SCORE_MATCHED, SCORE_MATCHED_LEAD)."""
+    spread = _score(0.3, 0.45, matched=0.3, other_matched=0.3)
+    lumped = _score(0.3, 0.45, matched=0.8, other_matched=0.8)
+    assert spread > lumped
+    assert _score(0.3, 0.45, matched=0.6, other_matched=0.3) > _score(0.3, 0.45, matched=0.6, other_matched=0.6)
 
 
 # --- search on a tiny store ------------------------------------------------------------------------------

@@ -48,6 +48,41 @@ def test_pitch_within_the_tolerance_costs_nothing_and_a_wrong_note_costs_its_exc
     assert align.local_cost(np.array([0.2, -0.3, 1.0, 11.9, 5.0])) == pytest.approx([0.0, 0.0, 0.7, 0.0, 2.0])
 
 
+def test_matched_is_the_share_of_hum_frames_aligned_within_the_tolerance():
+    """``align(..., track=True).matched`` counts the hum frames that cost nothing on the best path:
+    all of a sloppy hum of the tune, all but a wrong note's frames, none of a hum half a semitone
+    sharp everywhere (which costs 0.2 a frame), none aligned to song frames without melody. Costs,
+    starts and ends are those of the untracked programme, which leaves ``matched`` NaN."""
+    rng = np.random.default_rng(5)
+    tune = 60 + np.cumsum(rng.integers(-4, 5, 40)).astype(float)
+    song = contour_of(tune)[None, :]
+    sloppy = contour_of(tune + rng.uniform(-0.28, 0.28, len(tune)))
+    assert align.align(sloppy, song, track=True).matched[0] == pytest.approx(1.0)
+    hum = contour_of(tune).copy()
+    hum[30:37] += 2.0
+    tracked, plain = align.align(hum, song, track=True), align.align(hum, song)
+    assert tracked.matched[0] == pytest.approx(1 - 7 / len(hum), abs=1e-6) and np.isnan(plain.matched[0])
+    assert (tracked.cost[0], tracked.start[0], tracked.end[0]) == (plain.cost[0], plain.start[0], plain.end[0])
+    sharp = align.align(contour_of(tune) + 0.5, song, track=True)
+    assert sharp.matched[0] == 0.0 and sharp.cost[0] == pytest.approx(0.5 - align.PITCH_TOLERANCE, rel=1e-4)
+    assert align.align(hum, np.full_like(song, np.nan), track=True).matched[0] == 0.0
+    assert align.align(hum, np.zeros((0, 5)), track=True).matched.shape == (0,)
+
+
+def test_the_tracked_count_is_the_zero_cost_frames_of_the_best_path():
+    """For many random regions, the tracked count is the number of the path's cells that cost 0,
+    on the path ``alignment_path`` finds (where the best path is unique)."""
+    rng = np.random.default_rng(11)
+    query = contour_of(60 + np.cumsum(rng.integers(-2, 3, 30)), note_s=0.2)
+    regions = contour_of(60 + np.cumsum(rng.integers(-2, 3, (20, 50)), axis=1).ravel(), note_s=0.2)
+    regions = regions.reshape(20, -1).astype(np.float64) + rng.uniform(-0.4, 0.4, (20, 1))
+    al = align.align(query, regions, track=True)
+    for i, r in enumerate(regions):
+        qi, rj = align.alignment_path(query, r)
+        zero = align.local_cost(query[qi] - np.nan_to_num(r[rj])) == 0.0
+        assert al.matched[i] == pytest.approx(np.sum(zero & ~np.isnan(r[rj])) / len(query), abs=1e-6)
+
+
 def test_alignment_path_is_monotonic_and_spans_the_query():
     song = contour_of([60, 62, 64, 65, 67, 69, 71, 72] * 3)
     qi, rj = align.alignment_path(song[10:60], song)

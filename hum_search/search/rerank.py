@@ -115,6 +115,7 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
     rest = sorted((m for sid, m in best.items() if sid not in fine), key=lambda m: m.cost)
     results = []
     ranked = sorted(fine.values(), key=lambda m: m.cost) + rest
+    _measure_matched(query[::ds], ranked)
     for rank, m in enumerate(ranked, 1):
         meta = songs[m.region.song_id].meta
         fps = melody.CONTOUR_FPS / m.downsample / m.region.tempo
@@ -122,7 +123,7 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
         end = m.region.start_s + (m.end + 1) / fps
         results.append(Result(rank=rank, song=meta, score=0.0, cost=m.cost,
                               match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
-                              transpose=float((m.key + 6) % 12 - 6)))
+                              transpose=float((m.key + 6) % 12 - 6), matched=m.matched))
     first = {c.song_id: i for i, c in enumerate(cands)}  # the first stage's rank of each song
     return score_results(results, [first[m.region.song_id] for m in ranked])
 
@@ -249,6 +250,7 @@ class _Match:
     end: int
     key: float
     downsample: int
+    matched: float = 0.0  # share of the hum's frames aligned within align.PITCH_TOLERANCE
 
 
 def _matrix(regions: list[_Region], shift: float, downsample: int) -> np.ndarray:
@@ -267,6 +269,20 @@ def _best_by_song(regions: list[_Region], al: align.Alignment, shift: float, dow
         if r.song_id not in best or cost < best[r.song_id].cost:
             best[r.song_id] = _Match(r, cost, int(al.start[i]), int(al.end[i]), r.key + shift, downsample)
     return best
+
+
+def _measure_matched(query: np.ndarray, matches: list[_Match]) -> None:
+    """Fill in each match's ``matched``: its region cut to the matched stretch is aligned again,
+    counting the hum frames that cost nothing (the same best path, at a fraction of the first
+    alignment's cost: one cut region per song, and the counting programme only here)."""
+    if not matches:
+        return
+    rows = [(m.region.values[:: m.downsample] - m.key)[m.start: m.end + 1] for m in matches]
+    out = np.full((len(rows), max(len(r) for r in rows)), np.inf, np.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    for m, share in zip(matches, align.align(query, out, track=True).matched):
+        m.matched = float(share)
 
 
 def _segment_means(songs: list[tuple[np.ndarray, list[float]]]) -> np.ndarray:

@@ -23,6 +23,7 @@ class Result:
     match_start_s: float | None = None
     match_end_s: float | None = None
     transpose: float | None = None  # semitones to add to the hum to reach the song's key (mod 12)
+    matched: float | None = None  # share of the hum's frames aligned within align.PITCH_TOLERANCE (hum mode)
 
     def to_dict(self) -> dict:
         s = self.song

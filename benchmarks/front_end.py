@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""The hum front end against the notes actually hummed, and with a noise suppressor in front of it.
+
+    # only for the denoisers other than none (--no-deps: the script needs neither package's audio I/O)
+    .venv/bin/pip install --no-deps pyrnnoise==0.4.5 noisereduce==3.0.3
+    .venv/bin/python benchmarks/front_end.py --data /tmp/qbh-medium-dw --profile wide --max-snr 10 \
+        --denoisers none,rnnoise,noisereduce,noisereduce-stationary
+
+For every hum of a development-benchmark instance (``../shared/qbh``; its ``meta/query_notes.jsonl``
+lists the notes each hum really sang, wrong notes included), the hum tracker (``pitch.track_hum``,
+the ``HUM`` preset) runs on the decoded recording, after each denoiser in turn. Reported per noise
+kind, SNR bucket, format and voice: frame accuracy (frames inside a note, 30 ms in from either end,
+whose tracked pitch class is within half a semitone of the note's) and voicing false alarms (frames
+outside every note that the tracker calls voiced), with the CPU seconds per second of audio of the
+denoiser and of the tracker. Nothing here is part of a search; this measures choices.
+
+Denoisers (optional packages, not in requirements.txt; measured, not adopted):
+- ``rnnoise``: RNNoise (Xiph's recurrent speech denoiser, 48 kHz frames of 10 ms) from the
+  ``pyrnnoise`` wheel's bundled C library, called through ctypes (the package's own import pulls in
+  audio I/O and plotting libraries that a denoiser does not need).
+- ``noisereduce``: spectral gating (``noisereduce.reduce_noise``), non-stationary;
+  ``noisereduce-stationary``: its stationary variant.
+
+Measured 2026-12-01, 2-core machine, medium dev+wide instances, the ``wide`` hums under 10 dB SNR
+(the command above), frame accuracy / voicing false alarms:
+
+| hums | none | rnnoise | noisereduce | noisereduce-stationary |
+|---|---|---|---|---|
+| seed 0, 44 hums | 0.771 / 0.260 | 0.567 / 0.191 | 0.530 / 0.173 | 0.531 / 0.131 |
+| seed 1, 38 hums | 0.808 / 0.239 | 0.532 / 0.215 | 0.507 / 0.156 | 0.508 / 0.128 |
+
+Every noise kind loses (seed 0, none -> rnnoise: appliance 0.85 -> 0.64, crowd 0.74 -> 0.37, music
+0.71 -> 0.56, room 0.82 -> 0.71). CPU per second of audio: rnnoise 0.047 s, noisereduce 0.021 s,
+the tracker 0.004-0.007 s. Both suppressors are built for speech; the likely reason is that they take
+a hum's held partials for noise (RNNoise's band gains are trained on speech's envelope; the gate's
+noise estimate follows a held note), so the tracker loses notes (accuracy -0.20 to -0.30) for fewer
+false alarms (-0.05 to -0.13), and what they remove from a steady background the tracker's own
+stationary removal (``denoise.py``) already removes. Not adopted: nothing was added to requirements.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib.util
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from hum_search.features import pitch  # noqa: E402
+from hum_search.features.audio import decode, resample  # noqa: E402
+
+EDGE_S = 0.03  # seconds left out at either end of a note (onsets and glides)
+IN_TUNE_ST = 0.5  # semitones: a frame within this of the note's pitch class is right
+SNR_BUCKETS_DB = (5.0, 10.0, 15.0, 20.0, 25.0)
+RNNOISE_SR = 48_000  # Hz: RNNoise's only rate
+INT16_SCALE = 32767.0  # RNNoise works on 16-bit sample values held in floats
+
+Denoiser = Callable[[np.ndarray, int], tuple[np.ndarray, int]]
+
+
+class MissingPackage(Exception):
+    pass
+
+
+def _rnnoise() -> Denoiser:
+    spec = importlib.util.find_spec("pyrnnoise")
+    lib_path = Path(spec.origin).parent / "librnnoise.so" if spec and spec.origin else None
+    if lib_path is None or not lib_path.exists():
+        raise MissingPackage("rnnoise: the pyrnnoise wheel is not installed; "
+                             "fix: .venv/bin/pip install --no-deps pyrnnoise==0.4.5")
+    lib = ctypes.CDLL(str(lib_path))
+    lib.rnnoise_create.restype = ctypes.c_void_p
+    lib.rnnoise_create.argtypes = [ctypes.c_void_p]
+    lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]
+    ptr = ctypes.POINTER(ctypes.c_float)
+    lib.rnnoise_process_frame.argtypes = [ctypes.c_void_p, ptr, ptr]
+    lib.rnnoise_process_frame.restype = ctypes.c_float
+    frame = lib.rnnoise_get_frame_size()
+
+    def run(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+        x = (resample(y, sr, RNNOISE_SR) * INT16_SCALE).astype(np.float32)
+        out = np.zeros(len(x) // frame * frame, np.float32)
+        state = lib.rnnoise_create(None)
+        try:
+            for i in range(0, len(out), frame):
+                src = np.ascontiguousarray(x[i:i + frame])
+                dst = out[i:i + frame]
+                lib.rnnoise_process_frame(state, dst.ctypes.data_as(ptr), src.ctypes.data_as(ptr))
+        finally:
+            lib.rnnoise_destroy(state)
+        return out / INT16_SCALE, RNNOISE_SR
+
+    return run
+
+
+def _noisereduce(stationary: bool) -> Denoiser:
+    try:
+        import noisereduce
+    except ImportError:
+        raise MissingPackage("noisereduce is not installed; "
+                             "fix: .venv/bin/pip install --no-deps noisereduce==3.0.3") from None
+
+    def run(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+        return noisereduce.reduce_noise(y=y, sr=sr, stationary=stationary, n_jobs=1).astype(np.float32), sr
+
+    return run
+
+
+DENOISERS: dict[str, Callable[[], Denoiser | None]] = {
+    "none": lambda: None,
+    "rnnoise": _rnnoise,
+    "noisereduce": lambda: _noisereduce(False),
+    "noisereduce-stationary": lambda: _noisereduce(True),
+}
+
+
+def frame_scores(f0_midi: np.ndarray, notes: list) -> tuple[float, float]:
+    """(frame accuracy inside the notes, voicing false alarms outside them) of a tracker output."""
+    t = np.arange(len(f0_midi)) / pitch.FRAME_RATE
+    ref = np.full(len(f0_midi), np.nan)
+    for start, end, midi, _kind in notes:
+        ref[(t >= start + EDGE_S) & (t < end - EDGE_S)] = midi
+    inside = ~np.isnan(ref)
+    dist = np.abs((f0_midi[inside] - ref[inside] + 6.0) % 12.0 - 6.0)
+    accuracy = float(np.mean(np.nan_to_num(dist, nan=12.0) < IN_TUNE_ST)) if inside.any() else float("nan")
+    outside = ~inside
+    false_alarm = float(np.mean(~np.isnan(f0_midi[outside]))) if outside.any() else 0.0
+    return accuracy, false_alarm
+
+
+def snr_bucket(snr_db: float) -> str:
+    lower = [b for b in SNR_BUCKETS_DB if snr_db >= b]
+    if not lower:
+        return f"<{SNR_BUCKETS_DB[0]:g} dB"
+    i = SNR_BUCKETS_DB.index(lower[-1])
+    top = SNR_BUCKETS_DB[i + 1] if i + 1 < len(SNR_BUCKETS_DB) else None
+    return f"{lower[-1]:g}-{top:g} dB" if top else f">={lower[-1]:g} dB"
+
+
+def load_hums(data: Path, profile: str | None, max_snr: float | None, limit: int | None) -> list[dict]:
+    notes = {}
+    with open(data / "meta" / "query_notes.jsonl") as f:
+        for line in f:
+            row = json.loads(line)
+            notes[row["query"]] = row["notes"]
+    hums = []
+    with open(data / "queries.jsonl") as f:
+        for line in f:
+            q = json.loads(line)
+            if (profile and q.get("profile") != profile) or (max_snr is not None and q["snr_db"] >= max_snr):
+                continue
+            hums.append({**q, "notes": notes[q["query"]]})
+    return hums[:limit] if limit else hums
+
+
+def measure(data: Path, hums: list[dict], name: str,
+            denoiser: Denoiser | None) -> tuple[list[dict], float, float]:
+    """Per hum: its groups and scores; and CPU seconds per second of audio of the denoiser and tracker."""
+    rows, den_s, trk_s, audio_s = [], 0.0, 0.0, 0.0
+    for q in hums:
+        audio = decode(str(data / q["query"]))
+        y, sr = audio.samples, audio.sr
+        audio_s += len(y) / sr
+        t0 = time.process_time()
+        if denoiser is not None:
+            y, sr = denoiser(y, sr)
+        t1 = time.process_time()
+        f0 = pitch.track_hum(resample(y, sr, pitch.SAMPLE_RATE), pitch.HUM).f0
+        t2 = time.process_time()
+        den_s, trk_s = den_s + t1 - t0, trk_s + t2 - t1
+        acc, fa = frame_scores(f0, q["notes"])
+        rows.append({"query": q["query"], "denoiser": name, "accuracy": acc, "false_alarm": fa,
+                     "noise": q.get("noise"), "snr": snr_bucket(q["snr_db"]), "format": q.get("format"),
+                     "voice": q.get("voice")})
+    return rows, den_s / max(audio_s, 1e-9), trk_s / max(audio_s, 1e-9)
+
+
+def report(rows: list[dict], names: list[str]) -> None:
+    print("| factor | value | hums | " + " | ".join(f"{n}: accuracy / false alarms" for n in names) + " |")
+    print("|---|---|---:|" + "---:|" * len(names))
+    for factor in ("all", "noise", "snr", "format", "voice"):
+        groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        for r in rows:
+            groups["all" if factor == "all" else str(r[factor])][r["denoiser"]].append(r)
+        for value in sorted(groups):
+            cells = []
+            for n in names:
+                g = groups[value][n]
+                if not g:
+                    cells.append("-")
+                    continue
+                acc, fa = np.nanmean([r["accuracy"] for r in g]), np.mean([r["false_alarm"] for r in g])
+                cells.append(f"{acc:.3f} / {fa:.3f}")
+            print(f"| {factor} | {value} | {len(groups[value][names[0]])} | " + " | ".join(cells) + " |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, type=Path, help="a development-benchmark instance")
+    ap.add_argument("--profile", help="only the hums of this degradation profile (dev, wide)")
+    ap.add_argument("--max-snr", type=float, help="only hums under this SNR (dB)")
+    ap.add_argument("--max-queries", type=int)
+    ap.add_argument("--denoisers", default="none", help=f"comma-separated, of: {', '.join(DENOISERS)}")
+    ap.add_argument("--json", type=Path, help="write the per-hum rows here")
+    a = ap.parse_args()
+    names = [n.strip() for n in a.denoisers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DENOISERS]
+    if unknown or not names:
+        print(f"error: unknown denoiser {', '.join(unknown) or '(none given)'}; fix: --denoisers with any of "
+              f"{', '.join(DENOISERS)}", file=sys.stderr)
+        return 2
+    if not (a.data / "meta" / "query_notes.jsonl").is_file():
+        print(f"error: {a.data} is not a development-benchmark instance (no meta/query_notes.jsonl); fix: "
+              "generate one with ../shared/qbh/generate.py", file=sys.stderr)
+        return 2
+    try:
+        denoisers = {n: DENOISERS[n]() for n in names}
+    except MissingPackage as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    hums = load_hums(a.data, a.profile, a.max_snr, a.max_queries)
+    pitch.track_hum(np.zeros(pitch.SAMPLE_RATE, np.float32), pitch.HUM)  # warm-up: compiled code, FFT plans
+    rows = []
+    for n in names:
+        r, den_cost, trk_cost = measure(a.data, hums, n, denoisers[n])
+        rows += r
+        print(f"{n}: {len(r)} hums; CPU s per s of audio: denoiser {den_cost:.3f}, tracker {trk_cost:.3f}")
+    report(rows, names)
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
