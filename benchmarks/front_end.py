@@ -55,12 +55,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from hum_search.evaluate import snr_bucket  # noqa: E402
 from hum_search.features import pitch  # noqa: E402
 from hum_search.features.audio import decode, resample  # noqa: E402
 
 EDGE_S = 0.03  # seconds left out at either end of a note (onsets and glides)
 IN_TUNE_ST = 0.5  # semitones: a frame within this of the note's pitch class is right
-SNR_BUCKETS_DB = (5.0, 10.0, 15.0, 20.0, 25.0)
 RNNOISE_SR = 48_000  # Hz: RNNoise's only rate
 INT16_SCALE = 32767.0  # RNNoise works on 16-bit sample values held in floats
 
@@ -135,15 +135,6 @@ def frame_scores(f0_midi: np.ndarray, notes: list) -> tuple[float, float]:
     outside = ~inside
     false_alarm = float(np.mean(~np.isnan(f0_midi[outside]))) if outside.any() else 0.0
     return accuracy, false_alarm
-
-
-def snr_bucket(snr_db: float) -> str:
-    lower = [b for b in SNR_BUCKETS_DB if snr_db >= b]
-    if not lower:
-        return f"<{SNR_BUCKETS_DB[0]:g} dB"
-    i = SNR_BUCKETS_DB.index(lower[-1])
-    top = SNR_BUCKETS_DB[i + 1] if i + 1 < len(SNR_BUCKETS_DB) else None
-    return f"{lower[-1]:g}-{top:g} dB" if top else f">={lower[-1]:g} dB"
 
 
 def load_hums(data: Path, profile: str | None, max_snr: float | None, limit: int | None) -> list[dict]:

@@ -122,14 +122,17 @@ def _group(outcomes: list[QueryOutcome], key: Callable[[QueryOutcome], Any]) -> 
     return dict(sorted(groups.items()))
 
 
-def _snr_bucket(o: QueryOutcome) -> str | None:
-    snr = o.info.get("snr_db")
-    if not isinstance(snr, (int, float)):
-        return None
+def snr_bucket(snr_db: float) -> str | None:
+    """The name of the SNR_BUCKETS bucket that holds ``snr_db`` (those of the benchmark's scorer)."""
     for lo, hi, name in SNR_BUCKETS:
-        if (lo is None or snr >= lo) and (hi is None or snr < hi):
+        if (lo is None or snr_db >= lo) and (hi is None or snr_db < hi):
             return name
     return None
+
+
+def _snr_bucket(o: QueryOutcome) -> str | None:
+    snr = o.info.get("snr_db")
+    return snr_bucket(snr) if isinstance(snr, (int, float)) else None
 
 
 # --- running ------------------------------------------------------------------------------------------
