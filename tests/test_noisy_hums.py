@@ -40,9 +40,9 @@ def searcher(tmp_path_factory):
     store.close()
 
 
-def _wav(y: np.ndarray) -> bytes:
+def _wav(y: np.ndarray, sr: int = SR) -> bytes:
     buf = io.BytesIO()
-    sf.write(buf, y, SR, format="WAV")
+    sf.write(buf, y, sr, format="WAV")
     return buf.getvalue()
 
 
@@ -68,7 +68,44 @@ CONDITIONS = {
     "1.6x tempo": lambda ns, s: hum.synth_hum(ns, tempo=1.6, voice="female", seed=s),
     "skipped notes": lambda ns, s: hum.synth_hum(nf.skip_notes(ns, 5), seed=s),
     "a 4.5 s hum": lambda ns, s: _first_seconds(hum.synth_hum(ns, voice="female", seed=s), 4.5),
+    # the recording chain, not the hummer: what a phone, a cheap microphone or an upload does to a hum
+    "through a phone (300-3400 Hz, 8 kHz)": lambda ns, s: _phone(hum.synth_hum(ns, seed=s)),
+    "35 dB quieter (16-bit)": lambda ns, s: hum.synth_hum(ns, voice="female", seed=s) * 10 ** (-35 / 20),
+    "clipped, peaks 12 dB over full scale": lambda ns, s: _clipped(hum.synth_hum(ns, seed=s), 12.0),
+    "8 s of near-silence first": lambda ns, s: _after_silence(hum.synth_hum(ns, voice="female", seed=s), 8.0, s),
+    "with echoes at 60 and 120 ms": lambda ns, s: _echo(hum.synth_hum(ns, seed=s)),
+    # a recorder's lead-in of exact zeros before the microphone opens: no sound, so no room to learn
+    # the noise floor from (pitch.live_frames); before, the floor sank to nothing and the fan was
+    # tracked (ranks 1, 7, 7, 1)
+    "8 s of digital silence, then a hum by a fan at 5 dB SNR": lambda ns, s: np.concatenate(
+        [np.zeros(8 * SR, np.float32), CONDITIONS["steady harmonic hum at 5 dB SNR"](ns, s)]),
 }
+PHONE_SR = 8000  # Hz: narrowband telephony
+PHONE_BAND_HZ = (300.0, 3400.0)
+
+
+def _phone(y: np.ndarray) -> tuple[np.ndarray, int]:
+    """The phone band at the phone's rate (the search decodes and resamples it: not the tracker's rate)."""
+    sos = signal.butter(4, [f / (SR / 2) for f in PHONE_BAND_HZ], "bandpass", output="sos")
+    return signal.resample_poly(signal.sosfilt(sos, y), PHONE_SR, SR).astype(np.float32), PHONE_SR
+
+
+def _clipped(y: np.ndarray, over_db: float) -> np.ndarray:
+    return np.clip(y / np.abs(y).max() * 10 ** (over_db / 20), -1.0, 1.0)
+
+
+def _after_silence(y: np.ndarray, seconds: float, seed: int) -> np.ndarray:
+    """``seconds`` of a quiet room (noise 60 dB under the hum's peak) before the hum."""
+    quiet = np.random.default_rng(seed).standard_normal(int(seconds * SR)) * 1e-3 * np.abs(y).max()
+    return np.concatenate([quiet, y])
+
+
+def _echo(y: np.ndarray) -> np.ndarray:
+    out = y.copy()
+    for delay_s, gain in ((0.06, 0.4), (0.12, 0.3)):
+        d = int(delay_s * SR)
+        out[d:] += gain * y[:-d]
+    return out / np.abs(out).max() * np.abs(y).max()
 
 
 def _first_seconds(y: np.ndarray, seconds: float) -> np.ndarray:
@@ -103,7 +140,8 @@ def radio_hum(notes, seed: int, snr_db: float, *, voice: str = "female") -> np.n
 def _ranks(searcher: Searcher, make) -> list[int]:
     ranks = []
     for k in QUERIED:
-        resp = searcher.search(_wav(make(_excerpt(k), k)), top=10)
+        made = make(_excerpt(k), k)  # samples at SR, or (samples, rate)
+        resp = searcher.search(_wav(*made) if isinstance(made, tuple) else _wav(made), top=10)
         ids = [r.song.song_id for r in resp.results]
         slug = tunes.TUNES[k].slug
         ranks.append(ids.index(slug) + 1 if slug in ids else 99)

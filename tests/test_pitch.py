@@ -57,6 +57,38 @@ def test_stationary_tones_are_removed_and_a_moving_one_is_kept():
     assert np.median(out.power[:, 200:]) == 0.0  # the floor itself is gone
 
 
+def test_digital_silence_is_left_out_of_the_floor():
+    """A recorder's lead-in of exact zeros is not the room: with 60 % of the frames silent, the
+    floor (a 30 % quantile) would be zero and nothing removed; left out, the floor is the noise's."""
+    rng = np.random.default_rng(1)
+    sound = rng.exponential(1.0, (400, 300)).astype(np.float32)
+    sound[:, 50] += 100.0  # a steady partial
+    power = np.concatenate([np.zeros((600, 300), np.float32), sound])
+    live = np.arange(len(power)) >= 600
+    assert np.all(denoise.remove_stationary(power, bin_hz=7.8125).floor == 0.0)  # (without the mask)
+    out = denoise.remove_stationary(power, bin_hz=7.8125, live=live)
+    np.testing.assert_allclose(out.floor, denoise.remove_stationary(sound, bin_hz=7.8125).floor)
+    assert out.power[600:, 50].mean() < 1.0
+
+
+def test_a_hums_track_does_not_depend_on_digital_silence_before_it():
+    """The same noisy hum with and without 8 s of zeros first: the same track, frame for frame
+    (but for a few frames of the music-gate's edges), and the same SNR estimate."""
+    from .noisy_fixtures import hum_in_noise, steady_harmonic_noise
+
+    notes = tunes.TUNES_BY_SLUG["ode-to-joy"].notes()[:14]
+    y = hum_in_noise(notes, steady_harmonic_noise(40 * pitch.SAMPLE_RATE, f0=100.0, whine_hz=650.0, seed=2),
+                     5.0, seed=2).astype(np.float32)
+    lead = 8 * pitch.SAMPLE_RATE  # 800 frames exactly
+    a = pitch.track_hum(y, pitch.HUM)
+    b = pitch.track_hum(np.concatenate([np.zeros(lead, np.float32), y]), pitch.HUM)
+    assert np.all(np.isnan(b.f0[:790]))
+    tail = b.f0[800:800 + len(a.f0)]
+    same = (np.isnan(tail) & np.isnan(a.f0)) | (np.abs(tail - a.f0) < 0.01)
+    assert same.mean() > 0.98
+    assert abs(a.snr_db - b.snr_db) < 0.5
+
+
 def _viterbi_reference(emit, emit_unvoiced, semitone, p):
     """The tracker's Viterbi as plain Python (the implementation before it was compiled)."""
     n, k = emit.shape

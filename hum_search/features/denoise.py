@@ -43,14 +43,18 @@ class Cleaned:
     floor: np.ndarray  # (bins,) the stationary floor's power
 
 
-def remove_stationary(power: np.ndarray, bin_hz: float) -> Cleaned:
-    """``power``: (frames, bins) short-time power spectrum. Returns the cleaned power, the per-frame
-    SNR estimate and the floor."""
+def remove_stationary(power: np.ndarray, bin_hz: float, live: np.ndarray | None = None) -> Cleaned:
+    """``power``: (frames, bins) short-time power spectrum; ``live``: (frames,) False where the
+    recording is digital silence (``pitch.live_frames``), which is left out of the floor. Returns
+    the cleaned power, the per-frame SNR estimate and the floor."""
     n = len(power) // FLOOR_SMOOTH_FRAMES * FLOOR_SMOOTH_FRAMES
     if n == 0:
         smooth = power.mean(axis=0, keepdims=True)
     else:  # block means (not a sliding mean: the quantile needs no more and this is 10x cheaper)
         smooth = power[:n].reshape(-1, FLOOR_SMOOTH_FRAMES, power.shape[1]).mean(axis=1)
+        if live is not None:
+            sounding = live[:n].reshape(-1, FLOOR_SMOOTH_FRAMES).all(axis=1)
+            smooth = smooth[sounding] if sounding.any() else smooth
     floor = np.quantile(smooth, FLOOR_QUANTILE, axis=0)
     floor = maximum_filter1d(floor, 2 * FLOOR_DILATE_BINS + 1)
     cleaned = np.maximum(power - np.float32(OVER_SUBTRACT) * floor[None, :].astype(np.float32), 0.0)
