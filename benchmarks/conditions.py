@@ -76,10 +76,18 @@ CONDITIONS: dict[str, tuple[str, str | None, str, tuple[str, ...]]] = {
 }
 
 
+class TransformError(Exception):
+    pass
+
+
 def transform(src: str, dst: Path, chain: str | None, options: tuple[str, ...]) -> None:
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", src, "-ac", "1"]
     cmd += ["-af", chain] if chain else []
-    subprocess.run(cmd + list(options) + [str(dst)], check=True)
+    done = subprocess.run(cmd + list(options) + [str(dst)], capture_output=True, text=True)
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise TransformError(f"ffmpeg could not convert {src} ({why}); fix: check that the file plays, "
+                             "or leave its line out of the queries file")
 
 
 def main() -> int:
@@ -106,6 +114,19 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     queries = queries[: a.max_queries]
+    if not queries:
+        print(f"error: {a.queries} holds no queries of profile {a.profile}; fix: --profile with one it has, "
+              "or none", file=sys.stderr)
+        return 2
+    try:
+        run_conditions(a.music, a.store, queries, names)
+    except (TransformError, HumSearchError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_conditions(music: str, store: str, queries: list[dict], names: list[str]) -> None:
     print("| condition | MRR | top-1 | top-10 | right and confident |\n|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="hum-conditions-") as tmp:
         for name in names:
@@ -118,14 +139,13 @@ def main() -> int:
                 transform(q["query_abs"], dst, chain, options)
                 lines.append(json.dumps({"query": str(dst), "song": q["song_abs"]}))
             (folder / "queries.jsonl").write_text("\n".join(lines) + "\n")
-            outcomes = run_eval(a.music, str(folder / "queries.jsonl"), store_location=a.store).outcomes
+            outcomes = run_eval(music, str(folder / "queries.jsonl"), store_location=store).outcomes
             n = len(outcomes)
             mrr = sum(1 / o.rank for o in outcomes if o.rank) / n
             top1 = sum(o.rank == 1 for o in outcomes) / n
             top10 = sum(o.rank is not None for o in outcomes) / n
             sure = sum(o.rank == 1 and o.confident for o in outcomes) / n
             print(f"| {name}: {what} | {mrr:.3f} | {top1:.3f} | {top10:.3f} | {sure:.3f} |", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
