@@ -72,8 +72,8 @@ def test_digital_silence_is_left_out_of_the_floor():
 
 
 def test_a_hums_track_does_not_depend_on_digital_silence_before_it():
-    """The same noisy hum with and without 8 s of zeros first: the same track, frame for frame
-    (but for a few frames of the music-gate's edges), and the same SNR estimate."""
+    """The same noisy hum with and without 8 s of zeros first: the same track, frame for frame, and
+    the same SNR estimate (before live_frames: no frame of the hum agreed, the fan was tracked)."""
     from .noisy_fixtures import hum_in_noise, steady_harmonic_noise
 
     notes = tunes.TUNES_BY_SLUG["ode-to-joy"].notes()[:14]
@@ -85,8 +85,8 @@ def test_a_hums_track_does_not_depend_on_digital_silence_before_it():
     assert np.all(np.isnan(b.f0[:790]))
     tail = b.f0[800:800 + len(a.f0)]
     same = (np.isnan(tail) & np.isnan(a.f0)) | (np.abs(tail - a.f0) < 0.01)
-    assert same.mean() > 0.98
-    assert abs(a.snr_db - b.snr_db) < 0.5
+    assert same.all(), np.nonzero(~same)[0][:10]
+    assert abs(a.snr_db - b.snr_db) < 0.01
 
 
 def _viterbi_reference(emit, emit_unvoiced, semitone, p):
