@@ -15,7 +15,8 @@ then, in a fresh process per size, opens the store (timed, until the first searc
 searches every query once (warm, after one warm-up query) and reports top-1, top-10, MRR, p50/p95
 of every ``timing_ms`` part, the vector searches per hum (query vectors sent to the store's kNN),
 peak RSS of that process and the store's size on disk, and the total p95 over the recordings of at
-most 10 s (the latency target's "10 s hum"). ``--check-candidates`` also compares the first stage's
+most 10 s (the latency target's "10 s hum"). A recording the search refuses (too little melody:
+``HumSearchError``) counts as not found and is counted on the summary line. ``--check-candidates`` also compares the first stage's
 candidate songs with those of the exact search on the same store (one pass of fine windows), and with
 those of the same two-pass plan run with exact kNN (what the approximate index alone loses).
 
@@ -129,6 +130,7 @@ def disk_bytes(folder: Path) -> int:
 def measure(store_dir: str, queries_dir: str, limit: int | None, check: bool, mode: str) -> dict:
     from hum_search.config import Settings
     from hum_search.engine import open_engine
+    from hum_search.errors import HumSearchError
 
     queries = load_queries(queries_dir, limit)
     t0 = time.perf_counter()
@@ -146,12 +148,23 @@ def measure(store_dir: str, queries_dir: str, limit: int | None, check: bool, mo
         return knn(vectors, *args, **kwargs)
 
     engine.store.melody_knn = counting_knn  # type: ignore[method-assign]
-    engine.search(queries[0][0], top=10)  # warm-up (not counted)
+    for hum, _ in queries:  # warm-up (not counted), on the first hum the search takes
+        try:
+            engine.search(hum, top=10)
+            break
+        except HumSearchError:
+            continue
     searches.clear()
     ranks, timings, per_hum, recall, durations = [], {p: [] for p in PARTS}, [], [], []
+    refused = 0
     for hum, target in queries:
         before = sum(searches)
-        resp = engine.search(hum, top=10)
+        try:
+            resp = engine.search(hum, top=10)
+        except HumSearchError:  # a recording the search refuses (too little melody heard): not found
+            refused += 1
+            ranks.append(None)
+            continue
         per_hum.append(sum(searches) - before)
         rank = next((r.rank for r in resp.results if r.song.path.endswith("/" + target)), None)
         ranks.append(rank)
@@ -167,7 +180,7 @@ def measure(store_dir: str, queries_dir: str, limit: int | None, check: bool, mo
         "top1": sum(1 for r in found if r == 1) / len(ranks), "top10": len(found) / len(ranks),
         "mrr": sum(1.0 / r for r in found) / len(ranks),
         "open_s": t1 - t0, "ready_s": t2 - t0, "searches_per_hum": float(np.mean(per_hum)),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(), "refused": refused,
         "ranks": ranks,
     }
     for p in PARTS:
@@ -271,7 +284,8 @@ def main() -> int:
         rows.append(row)
         extra = (f", candidate recall {row['candidate_recall']:.3f} (same two-pass plan with exact kNN: "
                  f"{row['candidate_recall_same_plan']:.3f})") if "candidate_recall" in row else ""
-        print(f"+{n:,}: MRR {row['mrr']:.3f}, total p95 {row['total_p95']:.0f} ms{extra}", file=sys.stderr)
+        refused = f", {row['refused']} recordings refused (counted as not found)" if row.get("refused") else ""
+        print(f"+{n:,}: MRR {row['mrr']:.3f}, total p95 {row['total_p95']:.0f} ms{extra}{refused}", file=sys.stderr)
     print(table(rows))
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))

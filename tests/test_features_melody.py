@@ -71,6 +71,54 @@ def test_a_short_slow_hum_gets_a_partial_window_that_finds_its_place():
     assert 1 <= len(coarse.vectors) <= melody.MAX_QUERY_WINDOWS
 
 
+def test_a_partial_window_turned_by_what_the_song_plays_after_the_hum_matches_and_keys_it():
+    """6 s hummed at 0.61x cover 3.7 s of a 5 s song segment. The stored segment is turned by the
+    mean of all 5 s, the partial window by the mean of the part hummed: one of ``PARTIAL_TURNS``
+    makes up the difference, matching far better than the window unturned, and its mean pitch
+    (less the turn) keys the hum to the song more closely (the hum is the song 5 semitones down)."""
+    rng = np.random.default_rng(3)
+    song = contour_of(60 + rng.integers(-7, 8, 60))
+    seg = melody.song_segments(song)
+    tempo, start_s = melody.OUTER_TEMPI[0], 3.2
+    frames = np.arange(start_s * melody.CONTOUR_FPS, len(song), tempo)[: int(6.0 * melody.CONTOUR_FPS)]
+    hum = song[frames.astype(int)] - 5
+    at = int(np.argmin(np.abs(seg.seg_start_s - start_s)))
+    seg_mean = melody.window_vectors(song, np.array([start_s * melody.CONTOUR_FPS]), melody.SEGMENT_S * melody.CONTOUR_FPS)[1][0]
+    span = melody.SEGMENT_S / tempo * melody.CONTOUR_FPS
+    assert melody.PARTIAL_MIN_SHARE * span <= len(hum) < span
+    cos, key_error = {}, {}
+    for turn in (0.0, *melody.PARTIAL_TURNS):
+        v, m, ok = melody.window_vectors(hum, np.zeros(1), span, partial=True, turn=turn)
+        assert ok[0]
+        cos[turn] = float(v[0] @ seg.vectors[at])
+        key_error[turn] = abs((seg_mean - m[0] - 5 + 6) % 12 - 6)
+    best = max(cos, key=cos.get)
+    assert best != 0.0 and cos[best] > cos[0.0] + 0.1, cos
+    assert key_error[best] < min(key_error[0.0], 0.5), key_error
+    q = melody.query_windows(hum, melody.OUTER_TEMPI, max_windows=melody.OUTER_MAX_WINDOWS, strict_cap=False,
+                             turns=melody.PARTIAL_TURNS)
+    assert np.sum(np.isclose(q.tempo, tempo)) == 1 + len(melody.PARTIAL_TURNS)  # one partial window, each turn
+    assert float(np.max(q.vectors @ seg.vectors[at])) == pytest.approx(cos[best], abs=1e-5)
+    with pytest.raises(ValueError):
+        melody.query_windows(hum, turns=melody.PARTIAL_TURNS)  # the coarse windows' cap is strict
+
+
+def test_only_partial_windows_a_hum_covers_little_of_are_turned_unless_the_hum_is_short():
+    """A 6.8 s hum's partial window at 0.7x (it covers 95 % of its 7.1 s) is hardly off in key and
+    stays unturned; at 0.61x (83 %) it is turned. A 4.5 s hum (shorter than a segment: its
+    windows at the song's own tempo are partial) has every partial window turned."""
+    rng = np.random.default_rng(1)
+    n_turns = 1 + len(melody.PARTIAL_TURNS)
+    for seconds, expect in ((6.8, {0.61: n_turns, 0.7: 1}), (4.6, {0.92: n_turns, 0.99: n_turns})):
+        hum = contour_of(60 + rng.integers(-5, 6, int(round(seconds / 0.2))), note_s=0.2)
+        for tempi in (melody.OUTER_TEMPI, melody.FINE_TEMPI):
+            q = melody.query_windows(hum, tempi, max_windows=200, strict_cap=False, turns=melody.PARTIAL_TURNS)
+            for tau, count in expect.items():
+                at = np.isclose(q.tempo, tau, atol=0.006) & (q.offset_s == 0)
+                if any(abs(t - tau) < 0.006 for t in tempi):
+                    assert at.sum() == count, (seconds, tau, at.sum())
+
+
 def test_short_query_still_gives_a_window():
     q = melody.query_windows(contour_of([60, 62, 64, 65, 67, 65, 64, 62]))  # 2.4 s
     assert len(q.vectors) >= 1

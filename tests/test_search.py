@@ -440,6 +440,39 @@ def test_rerank_aligns_a_slow_hum_whose_hits_claim_the_wrong_tempo_and_key(monke
         assert costs["r0"] > 0.6
 
 
+def test_a_hum_under_the_short_length_scores_lower_by_the_short_hum_odds():
+    """Under SHORT_HUM_S of voiced sound a phrase often recurs in another tune: the same match is
+    less sure (odds / SHORT_HUM_ODDS), so a score of 0.9 is no longer confident... and from that
+    length on, nothing changes."""
+    from hum_search.features.extract import SHORT_HUM_S
+    from hum_search.search import scoring
+
+    args = dict(cost=0.3, other_best_cost=0.4, first_rank=0, matched=0.6, other_best_matched=0.5)
+    whole = scoring.match_score(**args)
+    short = scoring.match_score(**args, voiced_s=SHORT_HUM_S - 0.5)
+    assert (whole / (1 - whole)) / (short / (1 - short)) == pytest.approx(scoring.SHORT_HUM_ODDS)
+    assert scoring.match_score(**args, voiced_s=SHORT_HUM_S) == whole
+    odds = 0.9 / 0.1 / scoring.SHORT_HUM_ODDS
+    assert odds / (1 + odds) <= CONFIDENT_MIN_SCORE + 1e-9
+
+
+def test_rerank_scores_a_short_hum_by_its_voiced_length(random_tunes_store):
+    """The re-rank hands the hum's voiced seconds to the score: the same alignments, scored as a
+    hum of 4 s, are less sure than as one of 8 s."""
+    from hum_search.search import candidates as cand
+    from hum_search.search import rerank
+
+    store, songs = random_tunes_store
+    hum = songs[0][100:300] + 3.0  # 8 s
+    scores = []
+    for voiced in (8.0, 4.0):
+        qa = analysis.QueryAnalysis(8.0, hum, 0.0, melody.query_windows(hum), voiced)
+        results = rerank.rerank(store, qa, cand.candidates(store, qa, None))
+        assert results[0].song.song_id == "r0"
+        scores.append(results[0].score)
+    assert scores[1] < scores[0]
+
+
 def _pthreads_blas_threads() -> list[int]:
     from threadpoolctl import ThreadpoolController
 
@@ -506,6 +539,32 @@ def test_a_hum_at_0_6x_tempo_is_found_through_the_outer_tempi(random_tunes_store
         results = rerank.rerank(store, qa, cand.candidates(store, qa, None))
         firsts.append(results[0].song.song_id == f"r{k}")
     assert sum(firsts) == (4 if outer else 0), firsts
+
+
+@pytest.mark.parametrize("turned", [True, False])
+def test_a_short_hum_at_0_62x_is_found_through_the_turned_partial_windows(random_tunes_store, monkeypatch, turned):
+    """6 s hummed at 0.62x (3.7 s of song), 2 semitones up: only the outer tempi's partial windows
+    fit, and the stored segments were turned by the mean of 5 s of song, not of the part hummed.
+    Turned as well (``melody.PARTIAL_TURNS``) they bring the song to the re-rank for 6 of 8 hums;
+    unturned for 3."""
+    from hum_search.search import candidates as cand
+    from hum_search.search import rerank
+
+    store, songs = random_tunes_store
+    monkeypatch.setattr(cand, "RERANK_SONGS", 10)
+    monkeypatch.setattr(cand, "RERANK_MAX_SONGS", 10)
+    if not turned:
+        monkeypatch.setattr(melody, "PARTIAL_TURNS", ())
+    rng = np.random.default_rng(4)
+    firsts = []
+    for k in range(8):
+        frames = np.arange((4.8 + 4.0 * k) * melody.CONTOUR_FPS, len(songs[k]), 0.62)[: int(6 * melody.CONTOUR_FPS)]
+        hum = songs[k][frames.astype(int)] + 2.0 + rng.normal(0, 0.15, len(frames)).astype(np.float32)
+        length_s = len(hum) / melody.CONTOUR_FPS
+        qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
+        results = rerank.rerank(store, qa, cand.candidates(store, qa, None))
+        firsts.append(results[0].song.song_id == f"r{k}")
+    assert sum(firsts) >= 6 if turned else sum(firsts) <= 4, firsts
 
 
 def test_the_outer_tempi_add_only_new_songs_after_the_others():

@@ -17,6 +17,7 @@ Matching positions and the final ranking come from the alignment re-rank (``alig
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,24 @@ _FINE_STEP = FINE_TEMPI[1] / FINE_TEMPI[0]
 OUTER_TEMPI = tuple(float(t) for t in (0.7 / _FINE_STEP**2, 0.7 / _FINE_STEP, 1.4 * _FINE_STEP, 1.4 * _FINE_STEP**2))
 OUTER_MAX_WINDOWS = 20
 PARTIAL_MIN_SHARE = 0.6  # a hum covering at least this share of a window's span gets a partial window
+# A partial window is compared with stored segments, each turned (key-normalized) by the circular
+# mean of its whole SEGMENT_S, while the hum covers only the first part of it: the two means differ
+# by what the song plays after the hummed part, and a turn of θ between two otherwise equal vectors
+# scales their cosine by about cos θ (a semitone: 0.87). So partial windows also go out turned by
+# PARTIAL_TURNS semitones (``query_windows(turns=...)``, search/candidates.py), the vote taking the
+# best turn: those the hum covers less than PARTIAL_TURN_MAX_SHARE of, and all of them for a hum
+# shorter than SEGMENT_S (whose windows at the song's own tempo are partial). Development benchmark,
+# medium instance (300 songs), 150 hums per profile and generator seed, MRR seed 0 / seed 1: wide
+# 0.941 / 0.938 -> 0.948 / 0.944 (top-10 0.967 / 0.953 -> 0.973 / 0.960: q0103, 5.8 s at 0.87x, and
+# q0075, 6.1 s at 0.66x, from outside the candidates to first; the mean of four contour phases 0.929
+# / 0.940 -> 0.935 / 0.946), dev unchanged; the same hums cut to their first 4.5 s: dev 0.875 /
+# 0.889 -> 0.887 / 0.920, wide 0.691 / 0.664 -> 0.736 / 0.694. At +1,000 songs the cut wide hums
+# 0.563 -> 0.596; at +10,000 dev 0.946 and its cut hums 0.608 -> 0.615, wide 0.791 -> 0.788 (one
+# hum first -> second), its cut hums 0.459 -> 0.448. Every partial window turned, whatever the
+# hum's share: at +10,000 three wide hums of 6.5 s lost (0.778; more lucky hits among the coarse
+# songs, the key hardly off). Turns of +-2 semitones in half steps: the same ranks.
+PARTIAL_TURNS = (-1.0, -0.5, 0.5, 1.0)  # semitones
+PARTIAL_TURN_MAX_SHARE = 0.9  # a hum covering this share of a window or more: its key is hardly off
 MIN_VOICED_S = 2.0  # a hum needs at least this much voiced sound
 MIN_SPREAD = 0.1  # windows whose pitch hardly moves (RMS of the centred vector) are not used
 
@@ -115,7 +134,7 @@ def trim(contour: np.ndarray) -> tuple[np.ndarray, int]:
 
 # --- segment vectors --------------------------------------------------------------------------------
 def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float,
-                   partial: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   partial: bool = False, turn: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segment vectors of the windows [start, start + length) (in contour frames, fractional).
 
     Each window is divided into SEGMENT_POINTS equal bins; a bin's value is the mean of
@@ -125,7 +144,9 @@ def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float,
     in semitones mod 12, ok mask (n,): fully inside the contour and voiced enough).
 
     ``partial``: a window may run past the end of the contour (its last bins stay 0; voicing is
-    measured on the part inside; see ``query_windows``)."""
+    measured on the part inside; see ``query_windows``). ``turn``: semitones added to the rotation
+    (``PARTIAL_TURNS``); the mean pitch returned is less them, so that a song segment's mean less it
+    is still the key between the two."""
     starts = np.asarray(starts, np.float64)
     n = len(contour)
     voiced = ~np.isnan(contour)
@@ -145,7 +166,7 @@ def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float,
     voiced_share = (sv[:, -1] - sv[:, 0]) / np.maximum(inside, 1e-9)
     ok = (starts >= 0) & ((starts + length <= n + 1e-6) | partial) & (voiced_share >= 1 - MAX_UNVOICED)
     total = bins.sum(axis=1, keepdims=True)
-    rot = np.conj(total / np.maximum(np.abs(total), 1e-9))
+    rot = np.conj(total / np.maximum(np.abs(total), 1e-9)) * np.exp(1j * (2 * np.pi / 12) * turn)
     r = bins * rot
     # without the mean of the real parts, a window of one held note is ~0 and is dropped (it would
     # match every held note); what remains is how the pitch moves around the window's centre
@@ -154,7 +175,7 @@ def window_vectors(contour: np.ndarray, starts: np.ndarray, length: float,
     norm = np.linalg.norm(vec, axis=1, keepdims=True)
     ok &= norm[:, 0] / np.sqrt(SEGMENT_POINTS) >= MIN_SPREAD
     vec /= np.maximum(norm, 1e-9)
-    mean_pitch = (np.angle(total[:, 0]) * 12 / (2 * np.pi)) % 12
+    mean_pitch = (np.angle(total[:, 0]) * 12 / (2 * np.pi) - turn) % 12
     return vec.astype(np.float32), mean_pitch.astype(np.float32), ok
 
 
@@ -184,7 +205,8 @@ def joined(a: QueryWindows, b: QueryWindows) -> QueryWindows:
 
 
 def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
-                  max_windows: int | None = None, *, strict_cap: bool = True) -> QueryWindows:
+                  max_windows: int | None = None, *, strict_cap: bool = True,
+                  turns: tuple[float, ...] = ()) -> QueryWindows:
     """Windows of a trimmed query contour for every tempo ratio in ``tempi`` (a window at tempo τ
     spans SEGMENT_S / τ seconds of hum). Where the hum covers at least PARTIAL_MIN_SHARE of a
     window but not all of it (a short, slow hum: 6 s hummed at 0.75x cover 4.5 s of song), the whole
@@ -193,7 +215,11 @@ def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
     any window gives one window of its whole length, with the tempo ratio that makes it span one
     segment. ``strict_cap``: never more than ``max_windows`` (each window is a paid kNN search);
     else about that many, at the spacing of the previous release (the fine windows, which search a
-    small exact store or score songs)."""
+    small exact store or score songs). ``turns``: partial windows also turned by these semitones
+    (``PARTIAL_TURNS``: the part hummed and the whole segment have different means; which windows:
+    PARTIAL_TURN_MAX_SHARE), on top of ``max_windows`` (so only where the cap is not strict)."""
+    if turns and strict_cap:
+        raise ValueError("turned partial windows would break a strict cap on the number of windows")
     tempi = QUERY_TEMPI if tempi is None else tempi
     max_windows = MAX_QUERY_WINDOWS if max_windows is None else max_windows
     n = len(contour)
@@ -213,8 +239,10 @@ def query_windows(contour: np.ndarray, tempi=None, hop_s: float | None = None,
         else:
             hop_s = max(QUERY_HOP_S, room / max_windows)
     vecs, tempo, offset, means = [], [], [], []
-    for tau, length in short:
-        v, m, ok = window_vectors(contour, np.zeros(1), length, partial=True)
+    for (tau, length), turn in itertools.product(short, (0.0, *turns)):
+        if turn and n >= PARTIAL_TURN_MAX_SHARE * length and n >= SEGMENT_S * CONTOUR_FPS:
+            continue
+        v, m, ok = window_vectors(contour, np.zeros(1), length, partial=True, turn=turn)
         vecs.append(v[ok])
         means.append(m[ok])
         tempo.append(np.full(int(ok.sum()), tau, np.float32))

@@ -117,9 +117,10 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     if len(w.vectors) == 0:
         return []
     keep = rerank_songs(len(qa.contour) / melody.CONTOUR_FPS)
-    fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False)
+    fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False,
+                                turns=melody.PARTIAL_TURNS)
     outer = melody.query_windows(qa.contour, melody.OUTER_TEMPI, max_windows=melody.OUTER_MAX_WINDOWS,
-                                 strict_cap=False)
+                                 strict_cap=False, turns=melody.PARTIAL_TURNS)
     both, n_fine = melody.joined(fine, outer), len(fine.vectors)
     if n_fine and store.searches_exactly():  # a small catalogue: one exact pass over all of it
         hits = store.melody_knn(both.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)

@@ -125,7 +125,7 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
                               match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
                               transpose=float((m.key + 6) % 12 - 6), matched=m.matched))
     first = {c.song_id: i for i, c in enumerate(cands)}  # the first stage's rank of each song
-    return score_results(results, [first[m.region.song_id] for m in ranked])
+    return score_results(results, [first[m.region.song_id] for m in ranked], voiced_s=qa.voiced_s)
 
 
 def hit_positions(cands: list[Candidate]) -> list[list[tuple[float, float, float, float]]]:
