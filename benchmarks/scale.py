@@ -16,9 +16,10 @@ searches every query once (warm, after one warm-up query) and reports top-1, top
 of every ``timing_ms`` part, the vector searches per hum (query vectors sent to the store's kNN),
 peak RSS of that process and the store's size on disk, and the total p95 over the recordings of at
 most 10 s (the latency target's "10 s hum"). A recording the search refuses (too little melody:
-``HumSearchError``) counts as not found and is counted on the summary line. ``--check-candidates`` also compares the first stage's
-candidate songs with those of the exact search on the same store (one pass of fine windows), and with
-those of the same two-pass plan run with exact kNN (what the approximate index alone loses).
+``HumSearchError``) counts as not found, and the summary line says how many.
+``--check-candidates`` also compares the first stage's candidate songs with those of the exact
+search on the same store (one pass of fine windows), and with those of the same two-pass plan run
+with exact kNN (what the approximate index alone loses).
 
 ``--queries`` is a development-benchmark instance (``queries.jsonl``) or a ``hum-search demo``
 folder (``catalogue.json``); ``--max-queries N`` keeps the first N.
