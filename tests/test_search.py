@@ -516,28 +516,37 @@ def random_tunes_store(tmp_path_factory):
     store.close()
 
 
+def _slow_hums_found_first(store, songs, monkeypatch, starts_s, tempo: float, seconds: float) -> list[bool]:
+    """Hum song k from ``starts_s[k]`` at ``tempo`` for ``seconds``, 2 semitones up with a little
+    pitch noise, against a re-rank that takes 10 candidates: whether each is found first."""
+    from hum_search.search import candidates as cand
+    from hum_search.search import rerank
+
+    monkeypatch.setattr(cand, "RERANK_SONGS", 10)
+    monkeypatch.setattr(cand, "RERANK_MAX_SONGS", 10)
+    rng = np.random.default_rng(4)
+    firsts = []
+    for k, start_s in enumerate(starts_s):
+        frames = np.arange(start_s * melody.CONTOUR_FPS, len(songs[k]), tempo)[: int(seconds * melody.CONTOUR_FPS)]
+        hum = songs[k][frames.astype(int)] + 2.0 + rng.normal(0, 0.15, len(frames)).astype(np.float32)
+        length_s = len(hum) / melody.CONTOUR_FPS
+        qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
+        results = rerank.rerank(store, qa, cand.candidates(store, qa, None))
+        firsts.append(results[0].song.song_id == f"r{k}")
+    return firsts
+
+
 @pytest.mark.parametrize("outer", [True, False])
 def test_a_hum_at_0_6x_tempo_is_found_through_the_outer_tempi(random_tunes_store, monkeypatch, outer):
     """Hums at 0.6x, 2 semitones up, 10 s, of a store with more songs than the re-rank takes (10
     here): the fine windows (0.7-1.4x) rank the song too low to hand it on, the outer windows'
     own vote (candidates.with_outer) brings it in and the re-rank puts it first."""
     from hum_search.search import candidates as cand
-    from hum_search.search import rerank
 
     store, songs = random_tunes_store
-    monkeypatch.setattr(cand, "RERANK_SONGS", 10)
-    monkeypatch.setattr(cand, "RERANK_MAX_SONGS", 10)
     if not outer:
         monkeypatch.setattr(cand, "OUTER_SONGS", 0)
-    rng = np.random.default_rng(4)
-    firsts = []
-    for k in range(4):
-        frames = np.arange((5.0 + 5 * k) * melody.CONTOUR_FPS, len(songs[k]), 0.6)[: int(10 * melody.CONTOUR_FPS)]
-        hum = songs[k][frames.astype(int)] + 2.0 + rng.normal(0, 0.15, len(frames)).astype(np.float32)
-        length_s = len(hum) / melody.CONTOUR_FPS
-        qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
-        results = rerank.rerank(store, qa, cand.candidates(store, qa, None))
-        firsts.append(results[0].song.song_id == f"r{k}")
+    firsts = _slow_hums_found_first(store, songs, monkeypatch, [5.0 + 5 * k for k in range(4)], 0.6, 10.0)
     assert sum(firsts) == (4 if outer else 0), firsts
 
 
@@ -547,23 +556,10 @@ def test_a_short_hum_at_0_62x_is_found_through_the_turned_partial_windows(random
     fit, and the stored segments were turned by the mean of 5 s of song, not of the part hummed.
     Turned as well (``melody.PARTIAL_TURNS``) they bring the song to the re-rank for 6 of 8 hums;
     unturned for 3."""
-    from hum_search.search import candidates as cand
-    from hum_search.search import rerank
-
     store, songs = random_tunes_store
-    monkeypatch.setattr(cand, "RERANK_SONGS", 10)
-    monkeypatch.setattr(cand, "RERANK_MAX_SONGS", 10)
     if not turned:
         monkeypatch.setattr(melody, "PARTIAL_TURNS", ())
-    rng = np.random.default_rng(4)
-    firsts = []
-    for k in range(8):
-        frames = np.arange((4.8 + 4.0 * k) * melody.CONTOUR_FPS, len(songs[k]), 0.62)[: int(6 * melody.CONTOUR_FPS)]
-        hum = songs[k][frames.astype(int)] + 2.0 + rng.normal(0, 0.15, len(frames)).astype(np.float32)
-        length_s = len(hum) / melody.CONTOUR_FPS
-        qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
-        results = rerank.rerank(store, qa, cand.candidates(store, qa, None))
-        firsts.append(results[0].song.song_id == f"r{k}")
+    firsts = _slow_hums_found_first(store, songs, monkeypatch, [4.8 + 4.0 * k for k in range(8)], 0.62, 6.0)
     assert sum(firsts) >= 6 if turned else sum(firsts) <= 4, firsts
 
 
