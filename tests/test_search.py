@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -440,20 +442,23 @@ def test_rerank_aligns_a_slow_hum_whose_hits_claim_the_wrong_tempo_and_key(monke
         assert costs["r0"] > 0.6
 
 
-def test_a_hum_under_the_short_length_scores_lower_by_the_short_hum_odds():
+def test_a_hum_under_the_short_length_scores_lower_the_shorter_it_is():
     """Under SHORT_HUM_S of voiced sound a phrase often recurs in another tune: the same match is
-    less sure (odds / SHORT_HUM_ODDS), so a score of 0.9 is no longer confident... and from that
-    length on, nothing changes."""
+    less sure, the more so the shorter the hum, so a score of 0.9 at 4 s is no longer confident;
+    from that length on, nothing changes."""
     from hum_search.features.extract import SHORT_HUM_S
     from hum_search.search import scoring
 
+    def logit(p: float) -> float:
+        return math.log(p / (1 - p))
+
     args = dict(cost=0.3, other_best_cost=0.4, first_rank=0, matched=0.6, other_best_matched=0.5)
     whole = scoring.match_score(**args)
-    short = scoring.match_score(**args, voiced_s=SHORT_HUM_S - 0.5)
-    assert (whole / (1 - whole)) / (short / (1 - short)) == pytest.approx(scoring.SHORT_HUM_ODDS)
-    assert scoring.match_score(**args, voiced_s=SHORT_HUM_S) == whole
-    odds = 0.9 / 0.1 / scoring.SHORT_HUM_ODDS
-    assert odds / (1 + odds) <= CONFIDENT_MIN_SCORE + 1e-9
+    assert scoring.match_score(**args, voiced_s=SHORT_HUM_S) == scoring.match_score(**args, voiced_s=20.0) == whole
+    drops = [logit(whole) - logit(scoring.match_score(**args, voiced_s=v)) for v in (4.9, 4.0, 3.0)]
+    expected = [scoring.SHORT_HUM_LOGIT + scoring.SHORT_HUM_LOGIT_PER_S * (SHORT_HUM_S - v) for v in (4.9, 4.0, 3.0)]
+    assert drops == pytest.approx(expected) and drops[0] < drops[1] < drops[2]
+    assert logit(0.9) - expected[1] < logit(CONFIDENT_MIN_SCORE)
 
 
 def test_rerank_scores_a_short_hum_by_its_voiced_length(random_tunes_store):

@@ -39,16 +39,21 @@ MARGIN_COST_FLOOR = 0.05
 # A hum with under SHORT_HUM_S of voiced sound (where the app's hint asks for a longer one) holds a
 # few notes, and a phrase that short often recurs in another tune: out of the catalogue, the best
 # song can then lead the others by as much as a right answer does, so the model above (fitted on
-# whole hums) is too sure of it. Its odds are divided by SHORT_HUM_ODDS: a score of 0.9 becomes 0.6.
-# Measured on the development benchmark's medium instance with every hum cut 4.5 s after its first
-# voiced frame (150 dev and 150 wide hums per seed, each in and out of the catalogue), true / false
-# accepts at 0.6, seed 0 / seed 1: dev 76.0 / 77.3 % with 9.3 / 6.7 % false -> 72.0 / 70.0 % with
-# 2.7 / 2.7 %; wide 46.7 / 45.3 % with 6.7 / 1.3 % -> 34.0 / 36.0 % with 0.7 / 0.0 %. Asking them
-# for 0.85 instead of 0.9 left seed 1's dev at 6.0 % false; a logistic term in the voiced length,
-# fitted on whole and cut hums alike, at 8.0 / 6.0 %. Whole hums: one wide hum of seed 0 (4.8 s voiced) is no
-# longer confident (true accepts 77.3 -> 76.7 %), nor one of its out-of-catalogue ones (1.3 -> 0.7 %);
-# hums cut at 6 s: 0.7-4.0 points fewer true accepts, false accepts the same or 0.7 fewer.
-SHORT_HUM_ODDS = 6.0
+# whole hums) is too sure of it, the more so the shorter the hum. Its log-odds are lowered by
+# SHORT_HUM_LOGIT and SHORT_HUM_LOGIT_PER_S per second under SHORT_HUM_S (4.5 s voiced: odds / 4.5;
+# 4 s: / 7.4; 3 s: / 20). Measured on the development benchmark's medium instance with every hum cut 4.5 s
+# or 3.5 s after its first voiced frame (150 dev and 150 wide hums per seed, each in and out of the
+# catalogue), true / false accepts at 0.6, seed 0 / seed 1: 4.5 s dev 76.0 / 77.3 % with 9.3 / 6.7 %
+# false -> 71.3 / 71.3 % with 2.7 / 2.7 %, wide 46.7 / 45.3 % with 6.7 / 1.3 % -> 34.7 / 34.7 %
+# with 0.7 / 0.0 %; 3.5 s dev 64.0 / 64.0 % with 11.3 / 10.7 % -> 52.7 / 49.3 % with 4.0 / 3.3 %,
+# wide 38.0 / 32.0 % with 10.7 / 8.0 % -> 24.0 / 20.0 % with 0.0 / 0.7 %. The odds divided by 6
+# under 5 s, whatever the length, left the 3.5 s dev hums at 6.0 / 4.0 %; a logistic term in the
+# voiced length, fitted on whole and cut hums alike, the 4.5 s ones at 8.0 / 6.0 %. Whole hums:
+# one wide hum of seed 0 (4.8 s voiced) is no longer confident (true accepts 77.3 -> 76.7 %), nor
+# one of its out-of-catalogue ones (1.3 -> 0.7 %); hums cut at 6 s: 0.7-2.7 points fewer true
+# accepts, false accepts the same or 0.7 fewer.
+SHORT_HUM_LOGIT = 1.0
+SHORT_HUM_LOGIT_PER_S = 1.0
 
 
 def match_score(cost: float, other_best_cost: float | None, first_rank: int = 0, *, matched: float,
@@ -56,7 +61,7 @@ def match_score(cost: float, other_best_cost: float | None, first_rank: int = 0,
     """The score of a match of alignment cost ``cost`` that aligns the share ``matched`` of the hum's
     frames within the tolerance, against the best other song's cost and (separately) the largest
     share any other song matched (None: no other song); a hum of ``voiced_s`` under SHORT_HUM_S
-    scores lower (SHORT_HUM_ODDS; None: a hum of any length)."""
+    scores lower (SHORT_HUM_LOGIT; None: a hum of any length)."""
     margin = lead = 0.0
     if other_best_cost is not None:
         margin = math.log(max(other_best_cost, MARGIN_COST_FLOOR) / max(cost, MARGIN_COST_FLOOR))
@@ -65,7 +70,7 @@ def match_score(cost: float, other_best_cost: float | None, first_rank: int = 0,
     z = (SCORE_BIAS + SCORE_COST * cost + SCORE_MARGIN * margin + SCORE_FIRST_RANK * math.log1p(max(first_rank, 0))
          + SCORE_MATCHED * matched + SCORE_MATCHED_LEAD * lead)
     if voiced_s is not None and voiced_s < SHORT_HUM_S:
-        z -= math.log(SHORT_HUM_ODDS)
+        z -= SHORT_HUM_LOGIT + SHORT_HUM_LOGIT_PER_S * (SHORT_HUM_S - voiced_s)
     return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
 
 
