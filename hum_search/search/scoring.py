@@ -41,9 +41,9 @@ MARGIN_COST_FLOOR = 0.05
 # song can then lead the others by as much as a right answer does, so the model above (fitted on
 # whole hums) is too sure of it, the more so the shorter the hum. Its log-odds are lowered by
 # SHORT_HUM_LOGIT and SHORT_HUM_LOGIT_PER_S per second under SHORT_HUM_S (4.5 s voiced: odds / 4.5;
-# 4 s: / 7.4; 3 s: / 20). Measured on the development benchmark's medium instance with every hum cut 4.5 s
-# or 3.5 s after its first voiced frame (150 dev and 150 wide hums per seed, each in and out of the
-# catalogue), true / false accepts at 0.6, seed 0 / seed 1: 4.5 s dev 76.0 / 77.3 % with 9.3 / 6.7 %
+# 4 s: / 7.4; 3 s: / 20). Measured on the development benchmark's medium instance with every hum
+# cut 4.5 s or 3.5 s after its first voiced frame (150 dev and 150 wide hums per seed, each in and
+# out of the catalogue), true / false accepts at 0.6, seed 0 / seed 1: 4.5 s dev 76.0 / 77.3 % with 9.3 / 6.7 %
 # false -> 71.3 / 71.3 % with 2.7 / 2.7 %, wide 46.7 / 45.3 % with 6.7 / 1.3 % -> 34.7 / 34.7 %
 # with 0.7 / 0.0 %; 3.5 s dev 64.0 / 64.0 % with 11.3 / 10.7 % -> 52.7 / 49.3 % with 4.0 / 3.3 %,
 # wide 38.0 / 32.0 % with 10.7 / 8.0 % -> 24.0 / 20.0 % with 0.0 / 0.7 %. The odds divided by 6
