@@ -70,11 +70,12 @@ PARTIAL_MIN_SHARE = 0.6  # a hum covering at least this share of a window's span
 # 0.941 / 0.938 -> 0.948 / 0.944 (top-10 0.967 / 0.953 -> 0.973 / 0.960: q0103, 5.8 s at 0.87x, and
 # q0075, 6.1 s at 0.66x, from outside the candidates to first; the mean of four contour phases 0.929
 # / 0.940 -> 0.935 / 0.946), dev unchanged; the same hums cut to their first 4.5 s: dev 0.875 /
-# 0.889 -> 0.887 / 0.920, wide 0.691 / 0.664 -> 0.736 / 0.694. At +1,000 songs the cut wide hums
-# 0.563 -> 0.596; at +10,000 dev 0.946 and its cut hums 0.608 -> 0.615, wide 0.791 -> 0.788 (one
-# hum first -> second), its cut hums 0.459 -> 0.448. Every partial window turned, whatever the
-# hum's share: at +10,000 three wide hums of 6.5 s lost (0.778; more lucky hits among the coarse
-# songs, the key hardly off). Turns of +-2 semitones in half steps: the same ranks.
+# 0.889 -> 0.887 / 0.920, wide 0.691 / 0.664 -> 0.736 / 0.694. At +1,000 songs the cut hums (seed
+# 0) dev 0.749 -> 0.767, wide 0.563 -> 0.602; at +10,000 dev 0.946 and its cut hums 0.608 -> 0.634,
+# wide 0.791 -> 0.788 (one hum first -> second), its cut hums 0.459 -> 0.438. Every partial window
+# turned, whatever the hum's share: 300 songs wide 0.944 / 0.944, +10,000 wide 0.778 (two more 6.5 s
+# hums at ordinary tempo lost: lucky hits among the coarse songs, the key hardly off). Turns of +-2
+# semitones in half steps: no rank in the top 10 changed.
 PARTIAL_TURNS = (-1.0, -0.5, 0.5, 1.0)  # semitones
 PARTIAL_TURN_MAX_SHARE = 0.9  # a hum covering this share of a window or more: its key is hardly off
 MIN_VOICED_S = 2.0  # a hum needs at least this much voiced sound
