@@ -105,7 +105,7 @@ def test_a_partial_window_turned_by_what_the_song_plays_after_the_hum_matches_an
 
 def test_only_partial_windows_a_hum_covers_little_of_are_turned_unless_the_hum_is_short():
     """A 6.8 s hum's partial window at 0.7x (it covers 95 % of its 7.1 s) is hardly off in key and
-    stays unturned; at 0.61x (83 %) it is turned. A 4.5 s hum (shorter than a segment: its
+    stays unturned; at 0.61x (83 %) it is turned. A 4.6 s hum (shorter than a segment: its
     windows at the song's own tempo are partial) has every partial window turned."""
     rng = np.random.default_rng(1)
     n_turns = 1 + len(melody.PARTIAL_TURNS)
