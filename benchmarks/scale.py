@@ -51,12 +51,17 @@ GROWN_FILE = "distractors.json"
 
 
 # --- queries ----------------------------------------------------------------------------------------
-def load_queries(folder: str, limit: int | None) -> list[tuple[str, str]]:
-    """(hum path, target song path relative to the music folder) for each query."""
+def load_queries(folder: str, limit: int | None, profile: str | None = None) -> list[tuple[str, str]]:
+    """(hum path, target song path relative to the music folder) for each query (of ``profile``
+    only, when given: a benchmark instance generated with several degradation profiles)."""
     root = Path(folder)
     if (root / "queries.jsonl").exists():
         with open(root / "queries.jsonl") as f:
             rows = [json.loads(line) for line in f if line.strip()]
+        if profile is not None:
+            rows = [r for r in rows if r.get("profile") == profile]
+            if not rows:
+                raise SystemExit(f"{folder}: no queries of profile {profile!r}")
         out = [(str(root / r["query"]), r["song"]) for r in rows]
     elif (root / "catalogue.json").exists():
         cat = json.loads((root / "catalogue.json").read_text())
@@ -128,12 +133,13 @@ def disk_bytes(folder: Path) -> int:
 
 
 # --- one measurement (run in its own process) -------------------------------------------------------
-def measure(store_dir: str, queries_dir: str, limit: int | None, check: bool, mode: str) -> dict:
+def measure(store_dir: str, queries_dir: str, limit: int | None, check: bool, mode: str,
+            profile: str | None = None) -> dict:
     from hum_search.config import Settings
     from hum_search.engine import open_engine
     from hum_search.errors import HumSearchError
 
-    queries = load_queries(queries_dir, limit)
+    queries = load_queries(queries_dir, limit, profile)
     t0 = time.perf_counter()
     engine = open_engine(Settings.from_env(), sound="off", location=store_dir)
     engine.store.search_mode = mode
@@ -257,6 +263,7 @@ def main() -> int:
     ap.add_argument("--exclude-instance", action="append", default=[], metavar="DIR")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-queries", type=int)
+    ap.add_argument("--profile", help="only the queries of this degradation profile (e.g. dev, wide)")
     ap.add_argument("--check-candidates", action="store_true", help="also measure candidate recall vs exact")
     ap.add_argument("--mode", choices=("auto", "ann", "exact"), default="auto",
                     help="first stage of the embedded store: auto (default: exact on small stores), or forced")
@@ -264,8 +271,9 @@ def main() -> int:
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one store, in this process
     a = ap.parse_args()
     if a.measure:
-        print(json.dumps(measure(a.measure, a.queries, a.max_queries, a.check_candidates, a.mode)))
+        print(json.dumps(measure(a.measure, a.queries, a.max_queries, a.check_candidates, a.mode, a.profile)))
         return 0
+    load_queries(a.queries, a.max_queries, a.profile)  # a wrong folder or profile: said before growing stores
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -273,6 +281,7 @@ def main() -> int:
         store = grown_store(Path(a.store), work, n, a.seed, a.pool, a.exclude_instance)
         cmd = [sys.executable, __file__, "--store", a.store, "--queries", a.queries, "--measure", str(store)]
         cmd += ["--max-queries", str(a.max_queries)] if a.max_queries else []
+        cmd += ["--profile", a.profile] if a.profile else []
         cmd += ["--check-candidates"] if a.check_candidates else []
         cmd += ["--mode", a.mode]
         res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})

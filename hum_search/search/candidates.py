@@ -48,7 +48,7 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    fine windows x 60,000 segments is about 15 ms of products on one core.
    This is the search of the previous release (200 kNN searches over the whole catalogue)
    restricted to the coarse pass's songs: 32 coarse windows alone lost dev medium MRR 0.973 ->
-   0.938; with the fine pass it is back (benchmarks/window_plans.py, README "Benchmarks").
+   0.938; with the fine pass it is back (benchmarks/window_plans.py, docs/benchmark-history.md).
 
 The fine pass's baseline: it ranks only the coarse songs, the few hundred of the catalogue most
 like the hum, so a window's 20th best among them sits far below the catalogue's 20th best, and the

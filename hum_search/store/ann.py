@@ -62,7 +62,7 @@ ADD_BATCH_SONGS = 500  # songs read from SQLite per batch while building
 # and (estimated) over an hour of list assignment on 2 cores. Instead: at most MAX_LISTS lists,
 # found through an HNSW graph of the list centroids (assignment and probing cost no longer grow
 # with the list count), 6-bit codes (60 bytes a vector: 2.9 GB at 48 M) and a shorter k-means
-# (LARGE_TRAIN_ITER). Measured at 100,000 songs: README "Scale".
+# (LARGE_TRAIN_ITER). Measured at 100,000 songs: docs/benchmark-history.md "Scale".
 LARGE_VECTORS = 20_000_000
 LARGE_ENCODING = "SQ6"
 MAX_LISTS = 8192
