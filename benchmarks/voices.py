@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,16 +76,15 @@ def wav(y: np.ndarray) -> bytes:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--engine", default="additive", choices=("additive", "fluidsynth", "auto"))
-    ap.add_argument("--work", default="/tmp/hum-search-voices", help="where the store is written (replaced)")
     a = ap.parse_args()
-    work = Path(a.work)
-    if work.exists():
-        import shutil
+    with tempfile.TemporaryDirectory(prefix="hum-search-voices-") as work:
+        return run(Path(work), a.engine)
 
-        shutil.rmtree(work)
+
+def run(work: Path, engine: str) -> int:
     t0 = time.perf_counter()
-    store = build_store(work, a.engine)
-    print(f"store: {len(tunes.TUNES)} demo songs ({a.engine}) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    store = build_store(work, engine)
+    print(f"store: {len(tunes.TUNES)} demo songs ({engine}) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     searcher = Searcher(store)
     print("| voicing | queries | rank 1 | rank 1 and confident | top 10 | misses (tune: rank) |")
     print("|---|---:|---:|---:|---:|---|")
