@@ -19,25 +19,17 @@ fluidsynth and a General MIDI soundfont); about two minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hum_search.demo import catalogue, hum, render, tunes  # noqa: E402
-from hum_search.features import extract, pitch  # noqa: E402
+from hum_search.demo import hum, tunes  # noqa: E402
 from hum_search.search.searcher import Searcher  # noqa: E402
-from hum_search.store.embedded import EmbeddedStore  # noqa: E402
-from hum_search.types import SongMeta, SongRecord  # noqa: E402
 from tests import noisy_fixtures as nf  # noqa: E402
 
-SR = pitch.SAMPLE_RATE
 EXCERPT_NOTES = 14
 VOICINGS = {
     "hummed (demo hummer)": lambda notes, s: hum.synth_hum(notes, seed=s),
@@ -52,25 +44,9 @@ VOICINGS = {
 }
 
 
-def build_store(folder: Path, engine: str) -> EmbeddedStore:
-    store = EmbeddedStore(folder, extract.current_spec())
-    for i, tune in enumerate(tunes.TUNES):
-        y = render.render(catalogue.arrangement_for(tune, seed=i), sr=SR, engine=engine)
-        meta = SongMeta(tune.slug, f"/music/{tune.slug}.wav", tune.title, None, None, "demo", len(y) / SR,
-                        f"{i:064x}", 1, 1.0, "2026-01-01T00:00:00Z")
-        store.add([SongRecord(meta, extract.song_melody(y), None)])
-    return store
-
-
 def excerpts(k: int):
     notes = tunes.TUNES[k].notes()
     return [notes[:EXCERPT_NOTES], notes[len(notes) // 3:len(notes) // 3 + EXCERPT_NOTES]]
-
-
-def wav(y: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, y, SR, format="WAV")
-    return buf.getvalue()
 
 
 def main() -> int:
@@ -83,7 +59,7 @@ def main() -> int:
 
 def run(work: Path, engine: str) -> int:
     t0 = time.perf_counter()
-    store = build_store(work, engine)
+    store = nf.demo_tune_store(work, engine=engine)
     print(f"store: {len(tunes.TUNES)} demo songs ({engine}) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     searcher = Searcher(store)
     print("| voicing | queries | rank 1 | rank 1 and confident | top 10 | misses (tune: rank) |")
@@ -92,7 +68,7 @@ def run(work: Path, engine: str) -> int:
         ranks, confident, misses = [], 0, []
         for k, tune in enumerate(tunes.TUNES):
             for j, notes in enumerate(excerpts(k)):
-                resp = searcher.search(wav(make(notes, 10 * k + j)), top=10)
+                resp = searcher.search(nf.wav_bytes(make(notes, 10 * k + j)), top=10)
                 ids = [r.song.song_id for r in resp.results]
                 rank = ids.index(tune.slug) + 1 if tune.slug in ids else None
                 ranks.append(rank)

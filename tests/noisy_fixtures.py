@@ -9,15 +9,41 @@ an organ-like background melody, a whistle with breath noise).
 
 from __future__ import annotations
 
+import io
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 from scipy import signal
 
 from hum_search.demo import catalogue, notation, render, tunes
 from hum_search.demo import hum as demo_hum
+from hum_search.features import extract
+from hum_search.store.embedded import EmbeddedStore
+from hum_search.types import SongMeta, SongRecord
 
 SR = 16_000
+
+
+def wav_bytes(y: np.ndarray, sr: int = SR) -> bytes:
+    """``y`` as the bytes of a WAV file (what an upload gives the search)."""
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV")
+    return buf.getvalue()
+
+
+def demo_tune_store(folder: Path, n_tunes: int | None = None, engine: str = "additive") -> EmbeddedStore:
+    """An embedded store at ``folder`` of the first ``n_tunes`` demo tunes (all by default) as songs
+    (the demo arrangements rendered by ``engine``), melody channel only; each song's id is its tune's
+    slug."""
+    store = EmbeddedStore(folder, extract.current_spec())
+    for i, tune in enumerate(tunes.TUNES[:n_tunes]):
+        y = render.render(catalogue.arrangement_for(tune, seed=i), sr=SR, engine=engine)
+        meta = SongMeta(tune.slug, f"/music/{tune.slug}.wav", tune.title, None, None, "demo", len(y) / SR,
+                        f"{i:064x}", 1, 1.0, "2026-01-01T00:00:00Z")
+        store.add([SongRecord(meta, extract.song_melody(y), None)])
+    return store
 
 
 def _scale_to_snr(voice: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:

@@ -7,19 +7,15 @@ without the front end's noise removal and whistle range (a noise-following one) 
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 import pytest
-import soundfile as sf
 from scipy import signal
 from scipy.ndimage import maximum_filter1d
 
-from hum_search.demo import catalogue, hum, render, tunes
-from hum_search.features import extract, pitch
+from hum_search.demo import hum, tunes
+from hum_search.features import pitch
 from hum_search.search.searcher import Searcher
-from hum_search.store.embedded import EmbeddedStore
-from hum_search.types import SongMeta, SongRecord
 
 from . import noisy_fixtures as nf
 
@@ -30,20 +26,9 @@ QUERIED = (0, 3, 6, 9)  # the tunes hummed in each condition
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory):
-    store = EmbeddedStore(tmp_path_factory.mktemp("noisy-store"), extract.current_spec())
-    for i, tune in enumerate(tunes.TUNES[:N_TUNES]):
-        y = render.render(catalogue.arrangement_for(tune, seed=i), sr=SR, engine="additive")
-        meta = SongMeta(tune.slug, f"/music/{tune.slug}.wav", tune.title, None, None, "demo", len(y) / SR,
-                        f"{i:064x}", 1, 1.0, "2026-01-01T00:00:00Z")
-        store.add([SongRecord(meta, extract.song_melody(y), None)])
+    store = nf.demo_tune_store(tmp_path_factory.mktemp("noisy-store"), N_TUNES)
     yield Searcher(store)
     store.close()
-
-
-def _wav(y: np.ndarray, sr: int = SR) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, y, sr, format="WAV")
-    return buf.getvalue()
 
 
 def _excerpt(k: int):
@@ -141,7 +126,7 @@ def _ranks(searcher: Searcher, make) -> list[int]:
     ranks = []
     for k in QUERIED:
         made = make(_excerpt(k), k)  # samples at SR, or (samples, rate)
-        resp = searcher.search(_wav(*made) if isinstance(made, tuple) else _wav(made), top=10)
+        resp = searcher.search(nf.wav_bytes(*made) if isinstance(made, tuple) else nf.wav_bytes(made), top=10)
         ids = [r.song.song_id for r in resp.results]
         slug = tunes.TUNES[k].slug
         ranks.append(ids.index(slug) + 1 if slug in ids else 99)
