@@ -72,6 +72,12 @@ class MelodyFeatures:
     seg_start_s: np.ndarray  # (n_segments,) float32, song time where each segment starts
     seg_end_s: np.ndarray  # (n_segments,) float32
 
+    @classmethod
+    def contour_only(cls, contour: np.ndarray, fps: float, dim: int) -> "MelodyFeatures":
+        """The contour without its segments, as ``Store.get(..., segments=False)`` returns it."""
+        return cls(contour=contour, fps=fps, vectors=np.zeros((0, dim), np.float16),
+                   seg_start_s=np.zeros(0, np.float32), seg_end_s=np.zeros(0, np.float32))
+
 
 @dataclass
 class SongMeta:

@@ -70,6 +70,21 @@ class StoreContract:
         np.testing.assert_allclose(r.sound, recs[1].sound, atol=1e-5)
         assert store.get(["song0000"], melody=False)["song0000"].melody is None
 
+    def test_get_without_segments_reads_the_contour_alone(self, make_store):
+        # what the re-rank reads: the contour, none of the segment vectors (a tenth of the bytes)
+        store = make_store()
+        recs = [make_record(i) for i in range(2)]
+        store.add(recs)
+        full = store.get(["song0001"], sound=False)["song0001"].melody
+        lean = store.get(["song0001", "missing"], sound=False, segments=False)
+        assert list(lean) == ["song0001"]
+        mel = lean["song0001"].melody
+        np.testing.assert_array_equal(mel.contour, full.contour)
+        assert mel.fps == full.fps and mel.contour.dtype == np.float32
+        assert mel.vectors.shape == (0, full.vectors.shape[1]) and len(mel.seg_start_s) == len(mel.seg_end_s) == 0
+        assert lean["song0001"].meta == recs[1].meta and lean["song0001"].sound is None
+        assert store.get(["song0000"], melody=False, segments=False)["song0000"].melody is None
+
     def test_add_is_idempotent(self, make_store):
         store = make_store()
         store.add([make_record(1)])

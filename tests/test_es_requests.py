@@ -95,6 +95,16 @@ def test_get_body_keeps_vectors_out_of_source():
     assert not any(f.startswith("melody") for f in lean)
 
 
+def test_get_body_without_segments_reads_the_contour_alone():
+    body = es_query.get_body(["a", "b"], melody=True, sound=False, segments=False)
+    full = es_query.get_body(["a", "b"], melody=True, sound=False)
+    assert {k: v for k, v in body.items() if k != "_source"} == {k: v for k, v in full.items() if k != "_source"}
+    inc = body["_source"]["includes"]
+    assert [f for f in inc if f.startswith("melody")] == ["melody.fps", "melody.contour_f16"]
+    assert [f for f in inc if not f.startswith("melody")] == list(es_query.META_FIELDS)
+    # (source filtering by dotted path into an object field: the `_source` option of the search API)
+
+
 def test_get_body_leaves_the_sound_vector_out_unless_asked():
     # the re-rank reads contours and segment vectors only: no 2,048 floats per candidate song
     body = es_query.get_body(["a", "b"], melody=True, sound=False)
@@ -249,6 +259,21 @@ def test_document_roundtrip_through_source_and_fields():
     assert base64.b64decode(doc["melody"]["vectors_f16"]).__len__() == 6 * DIM * 2
     lean = es_codec.record_from_hit({"_id": "x", "_source": src}, DIM, SOUND_DIM, melody=False)
     assert lean.melody is None and lean.sound is None
+
+
+def test_document_read_without_segments_gives_the_contour_alone():
+    # Elasticsearch filters _source by the dotted paths asked for: the melody object keeps only those keys
+    rec = make_record(5)
+    doc = es_codec.to_doc(rec, SPEC)
+    paths = es_query.get_body(["x"], melody=True, segments=False)["_source"]["includes"]
+    src = {k: doc[k] for k in paths if "." not in k}
+    src["melody"] = {k.split(".", 1)[1]: doc["melody"][k.split(".", 1)[1]] for k in paths if k.startswith("melody.")}
+    back = es_codec.record_from_hit({"_id": rec.song_id, "_source": src}, DIM, SOUND_DIM, melody=True)
+    full = es_codec.record_from_hit({"_id": rec.song_id, "_source": {**src, "melody": doc["melody"]}}, DIM, SOUND_DIM,
+                                    melody=True)
+    np.testing.assert_array_equal(back.melody.contour, full.melody.contour)
+    assert back.melody.fps == full.melody.fps
+    assert back.melody.vectors.shape == (0, DIM) and len(back.melody.seg_start_s) == 0
 
 
 BREAKAGES = {

@@ -160,12 +160,18 @@ def test_genre_filter_and_per_song(tmp_path):
     fill(store)
     q = queries(6)
     approx = store.melody_knn(q, k=4, genres=["folk"], per_song=2)
+    approx1 = store.melody_knn(q, k=4, genres=["folk"])  # one segment a song: all queries' hits at once
     store.search_mode = "exact"
     exact = store.melody_knn(q, k=4, genres=["folk"], per_song=2)
+    exact1 = store.melody_knn(q, k=4, genres=["folk"])
     for a, e in zip(approx, exact):
         assert all(int(h.song_id[4:]) % 2 == 1 for h in a)  # folk = odd songs
         assert max(sum(h.song_id == s for h in a) for s in {h.song_id for h in a}) <= 2
         assert a[0].song_id == e[0].song_id
+    for a, e in zip(approx1, exact1):
+        assert len(a) == 4 and all(int(h.song_id[4:]) % 2 == 1 for h in a)
+        assert len({h.song_id for h in a}) == 4 and [h.score for h in a] == sorted((h.score for h in a), reverse=True)
+        assert (a[0].song_id, a[0].start_s, a[0].end_s) == (e[0].song_id, e[0].start_s, e[0].end_s)
     store.close()
 
 

@@ -16,7 +16,7 @@ def explain(store: Store, response: SearchResponse, result: Result) -> MatchPlot
     qa = response.analysis
     if qa is None or result.cost is None or result.match_start_s is None or result.transpose is None:
         return None
-    rec = store.get([result.song.song_id], melody=True, sound=False).get(result.song.song_id)
+    rec = store.get([result.song.song_id], sound=False, segments=False).get(result.song.song_id)
     if rec is None or rec.melody is None:
         return None
     fps = melody.CONTOUR_FPS

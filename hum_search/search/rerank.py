@@ -65,7 +65,7 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
     songs = {c.song_id: c.record for c in cands if c.record is not None}
     missing = [c.song_id for c in cands if c.record is None]
     if missing:
-        songs.update(store.get(missing, melody=True, sound=False))
+        songs.update(store.get(missing, melody=True, sound=False, segments=False))  # (contours only)
     query = qa.contour[~np.isnan(qa.contour)]
     query_len_s = len(qa.contour) / melody.CONTOUR_FPS
     usable = [c for c in cands if (rec := songs.get(c.song_id)) is not None and rec.melody is not None

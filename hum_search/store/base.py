@@ -98,10 +98,13 @@ class Store(abc.ABC):
         ...
 
     @abc.abstractmethod
-    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True) -> dict[str, SongRecord]:
+    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True,
+            segments: bool = True) -> dict[str, SongRecord]:
         """Songs by id (missing ids are left out). ``melody=False`` skips contours and vectors;
-        ``sound=False`` skips the sound embedding (2,048 floats a song, which the re-rank never
-        reads: ask for it only to copy a record)."""
+        ``segments=False`` keeps the contour but skips the segment vectors and their times (left
+        empty: what the re-rank and the match plot read, a tenth of the bytes); ``sound=False``
+        skips the sound embedding (2,048 floats a song, which the re-rank never reads: ask for it
+        only to copy a record)."""
 
     @abc.abstractmethod
     def melody_knn(

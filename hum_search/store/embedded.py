@@ -216,12 +216,14 @@ class EmbeddedStore(Store):
             row = self._db.execute(f"SELECT {cols} FROM songs WHERE content_hash = ?", (content_hash,)).fetchone()
         return SongMeta(*row) if row else None
 
-    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True) -> dict[str, SongRecord]:
+    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True,
+            segments: bool = True) -> dict[str, SongRecord]:
         ids = list(dict.fromkeys(song_ids))
         if not ids:
             return {}
-        cols = list(_META_COLUMNS) + (["contour", "contour_fps", "seg_vectors", "seg_starts", "seg_ends"]
-                                      if melody else []) + ["sound" if sound else "NULL"]
+        seg_cols = ["seg_vectors", "seg_starts", "seg_ends"] if segments else ["NULL", "NULL", "NULL"]
+        cols = list(_META_COLUMNS) + (["contour", "contour_fps"] + seg_cols if melody else []) \
+            + ["sound" if sound else "NULL"]
         out: dict[str, SongRecord] = {}
         with self._using():
             for chunk in _chunks(ids, 500):
@@ -230,7 +232,10 @@ class EmbeddedStore(Store):
                     meta = SongMeta(*row[: len(_META_COLUMNS)])
                     rest = row[len(_META_COLUMNS):]
                     mel = None
-                    if melody and rest[0] is not None:
+                    if melody and rest[0] is not None and not segments:
+                        mel = MelodyFeatures.contour_only(np.frombuffer(rest[0], np.float16).astype(np.float32),
+                                                          rest[1], self.spec.melody_dim)
+                    elif melody and rest[0] is not None:
                         contour, fps, vec, st, en = rest[:5]
                         mel = MelodyFeatures(
                             contour=np.frombuffer(contour, np.float16).astype(np.float32),

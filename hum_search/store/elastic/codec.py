@@ -82,8 +82,11 @@ def melody_from_source(src: dict[str, Any], melody_dim: int) -> MelodyFeatures |
     mel = src.get("melody")
     if not mel:
         return None
+    contour = _unb64(mel["contour_f16"], np.float16).astype(np.float32)
+    if "vectors_f16" not in mel:  # read without its segments (``get_body(..., segments=False)``)
+        return MelodyFeatures.contour_only(contour, float(mel["fps"]), melody_dim)
     return MelodyFeatures(
-        contour=_unb64(mel["contour_f16"], np.float16).astype(np.float32),
+        contour=contour,
         fps=float(mel["fps"]),
         vectors=_unb64(mel["vectors_f16"], np.float16).reshape(-1, melody_dim),  # as stored: see types
         seg_start_s=_unb64(mel["seg_start_f32"], np.float32),

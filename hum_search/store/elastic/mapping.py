@@ -49,6 +49,7 @@ META_FIELDS = ("song_id", "path", "title", "artist", "album", "genre", "duration
                "file_mtime", "indexed_at")
 MELODY_SOURCE_FIELDS = ("melody.fps", "melody.n_segments", "melody.contour_f16", "melody.vectors_f16",
                         "melody.seg_start_f32", "melody.seg_end_f32")
+MELODY_CONTOUR_FIELDS = ("melody.fps", "melody.contour_f16")  # the copy's contour alone (no segments)
 # (field, expected mapping type); test_es_mapping.py asserts each against the JSON
 QUERIED_FIELDS: dict[str, str] = {
     F_SONG_ID: "keyword", F_PATH: "keyword", F_GENRE: "keyword", F_HASH: "keyword", F_DURATION: "float",

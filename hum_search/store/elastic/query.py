@@ -23,6 +23,7 @@ from .mapping import (
     F_SEG_START,
     F_SEG_VECTOR,
     F_SOUND,
+    MELODY_CONTOUR_FIELDS,
     MELODY_SOURCE_FIELDS,
     META_FIELDS,
     SEGMENTS,
@@ -142,11 +143,13 @@ def _score(s: float) -> float:
     return float(min(1.0, max(0.0, float(s))))
 
 
-def get_body(ids: Sequence[str], *, melody: bool, sound: bool = True) -> dict[str, Any]:
-    """Songs by id: metadata (and, with ``melody``, the compact melody copy) from _source; with
-    ``sound``, the sound embedding through the ``fields`` option (2,048 floats, ~40 KB of JSON a
-    song: left out unless asked). Vector fields are never in the _source of a response."""
-    includes = list(META_FIELDS) + (list(MELODY_SOURCE_FIELDS) if melody else [])
+def get_body(ids: Sequence[str], *, melody: bool, sound: bool = True, segments: bool = True) -> dict[str, Any]:
+    """Songs by id: metadata (and, with ``melody``, the compact melody copy; without ``segments``
+    only its contour) from _source; with ``sound``, the sound embedding through the ``fields``
+    option (2,048 floats, ~40 KB of JSON a song: left out unless asked). Vector fields are never
+    in the _source of a response."""
+    mel = MELODY_SOURCE_FIELDS if segments else MELODY_CONTOUR_FIELDS
+    includes = list(META_FIELDS) + (list(mel) if melody else [])
     body: dict[str, Any] = {
         "query": {"ids": {"values": list(ids)}},
         "size": len(ids),

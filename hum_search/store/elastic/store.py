@@ -359,11 +359,13 @@ class ElasticsearchStore(Store):
         hits = resp["hits"]["hits"]
         return es_codec.meta_from_source(hits[0]["_source"]) if hits else None
 
-    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True) -> dict[str, SongRecord]:
+    def get(self, song_ids: Sequence[str], *, melody: bool = True, sound: bool = True,
+            segments: bool = True) -> dict[str, SongRecord]:
         ids = list(dict.fromkeys(song_ids))
         found: dict[str, SongRecord] = {}
         for i in range(0, len(ids), GET_CHUNK):
-            resp = self._search("read songs", **es_query.get_body(ids[i:i + GET_CHUNK], melody=melody, sound=sound))
+            body = es_query.get_body(ids[i:i + GET_CHUNK], melody=melody, sound=sound, segments=segments)
+            resp = self._search("read songs", **body)
             for h in resp["hits"]["hits"]:
                 rec = es_codec.record_from_hit(h, self.spec.melody_dim, self.spec.sound_dim, melody=melody)
                 found[rec.song_id] = rec
