@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,7 +15,8 @@ from hum_search.demo.notation import Note
 from hum_search.demo.render import render
 from hum_search.features import extract as analysis
 from hum_search.features import melody, pitch
-from hum_search.search.scoring import CONFIDENT_MIN_SCORE, match_score
+from hum_search.search.results import Result
+from hum_search.search.scoring import CONFIDENT_MIN_SCORE, match_score, score_results
 from hum_search.search.searcher import Searcher
 from hum_search.store.embedded import EmbeddedStore
 from hum_search.types import SegmentHit, SongMeta, SongRecord
@@ -34,8 +36,8 @@ def test_scores_are_probability_like():
 
 
 def test_two_songs_that_both_align_perfectly_are_a_tie_not_a_confident_match():
-    """With the alignment's pitch tolerance a clean hum can cost 0: the same tune twice in a
-    collection (0.00 and 0.01, both matching the whole hum) is not a margin of 10,000 to 1."""
+    """With the alignment's pitch tolerance a clean hum can cost 0: two songs sharing the tune
+    (0.00 and 0.01, both matching the whole hum) is not a margin of 10,000 to 1."""
     assert _score(0.0, 0.01, matched=1.0, other_matched=1.0) < CONFIDENT_MIN_SCORE
     assert _score(0.0, 0.5, matched=1.0, other_matched=0.5) > CONFIDENT_MIN_SCORE  # against a real other song
 
@@ -109,6 +111,50 @@ def test_a_tune_that_is_not_there_is_not_confident(tiny_store):
     stranger = [Note(float(60 + p), 0.3 * k, 0.28) for k, p in enumerate(np.cumsum(rng.integers(-4, 5, 24)))]
     resp = Searcher(store).search(hum_bytes(synth_hum(stranger, seed=9)), top=3)
     assert not resp.confident
+
+
+@pytest.mark.parametrize("copy_title", ["SONG 3!", "Song 3 (the other recording)"])
+def test_a_song_held_twice_is_found_confidently_unlike_two_songs_sharing_the_tune(tiny_store, tmp_path, copy_title):
+    """An mp3 beside its flac, an album track on a compilation: the hum matches both files equally,
+    and the copy is not "another song" that makes the match uncertain (scoring.song_key). Another
+    title on the same melody is another song: then the hum cannot tell which, and says so."""
+    store, songs = tiny_store
+    both = EmbeddedStore(tmp_path / "both", analysis.current_spec())
+    records = store.get([f"s{i}" for i in range(6)], sound=False)
+    s3 = records["s3"]
+    copy = SongRecord(dataclasses.replace(s3.meta, song_id="s3-copy", path="/music/copies/s3.flac", title=copy_title,
+                                          content_hash="c" * 64), s3.melody, None)
+    both.add(list(records.values()) + [copy])
+    notes, _ = songs[3]
+    hum = hum_bytes(synth_hum(notes[8:26], transpose=5, tempo=1.2, snr_db=20, seed=7))
+    alone = Searcher(store).search(hum, top=3)
+    resp = Searcher(both).search(hum, top=3)
+    assert {r.song.song_id for r in resp.results[:2]} == {"s3", "s3-copy"}
+    assert alone.confident and alone.results[0].song.song_id == "s3"
+    if copy_title == "SONG 3!":  # the same title, told apart only by case and punctuation
+        assert resp.confident
+        assert min(r.score for r in resp.results[:2]) == pytest.approx(alone.results[0].score, abs=0.02)
+    else:
+        assert not resp.confident and max(r.score for r in resp.results[:2]) < CONFIDENT_MIN_SCORE
+    both.close()
+
+
+def test_a_song_s_copies_are_not_its_rivals_but_untitled_files_are_each_their_own_song():
+    def result(song_id, title, artist, cost, matched=0.9):  # (a clean hum: most frames within the tolerance)
+        meta = SongMeta(song_id, f"/m/{song_id}.mp3", title, artist, None, None, 60.0, "0" * 64, 1, 1.0, "")
+        return Result(rank=1, song=meta, score=0.0, cost=cost, matched=matched)
+
+    def scored(*rows):
+        return [r.score for r in score_results([result(*row) for row in rows])]
+
+    alone = scored(("a", "Ode to Joy", "Beethoven", 0.1), ("b", "Minuet", None, 0.5))[0]
+    copies = scored(("a", "Ode to Joy", "Beethoven", 0.1), ("a2", "ode to joy", "BEETHOVEN", 0.1), ("b", "Minuet", None, 0.5))
+    assert copies[:2] == [alone, alone] and alone >= CONFIDENT_MIN_SCORE
+    # another artist's song of that title, or two files without tags: two songs, a tie
+    for twin in (("a2", "Ode to Joy", "Schiller", 0.1), ("a2", None, None, 0.1)):
+        first = ("a", None, None, 0.1) if twin[1] is None else ("a", "Ode to Joy", "Beethoven", 0.1)
+        tie = scored(first, twin, ("b", "Minuet", None, 0.5))
+        assert max(tie[:2]) < CONFIDENT_MIN_SCORE
 
 
 def hum_bytes(y: np.ndarray, sr: int = 16000) -> bytes:

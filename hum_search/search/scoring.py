@@ -5,6 +5,7 @@ hummed song; ``confident`` is decided here, and only here (``CONFIDENT_MIN_SCORE
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence
 
 from ..features.extract import SHORT_HUM_S
@@ -33,8 +34,8 @@ SCORE_MATCHED = -11.45  # per unit of the share of hum frames matched within the
 SCORE_MATCHED_LEAD = 8.403  # ...and per unit of that share less the best other song's
 CONFIDENT_MIN_SCORE = 0.6
 # Costs under this count as this in the margin: with the alignment's pitch tolerance a clean hum can
-# align at 0, and 0.00 against 0.01 (the same recording twice in a collection) is a tie, not a
-# margin of 10,000 to 1. The lowest costs of the 1,200 fitting rows: 0.033, then 0.074 and up.
+# align at 0, and 0.00 against 0.01 (two songs that share the hummed tune) is a tie, not a margin
+# of 10,000 to 1. The lowest costs of the 1,200 fitting rows: 0.033, then 0.074 and up.
 MARGIN_COST_FLOOR = 0.05
 # A hum with under SHORT_HUM_S of voiced sound (where the app's hint asks for a longer one) holds a
 # few notes, and a phrase that short often recurs in another tune: out of the catalogue, the best
@@ -77,16 +78,44 @@ def match_score(cost: float, other_best_cost: float | None, first_rank: int = 0,
 def score_results(results: list[Any], first_ranks: Sequence[int] | None = None,
                   voiced_s: float | None = None) -> list[Any]:
     """Fill in each (cost-ranked) ``results.Result``'s score: its cost and matched share against the
-    best *other* song's, the first stage's rank of its song (``first_ranks``, one per result; 0
-    when not given) and the hum's voiced seconds (``voiced_s``)."""
-    costs = [r.cost for r in results]
-    shares = [r.matched for r in results]
+    best *other* song's (another file of the same song is not another song: ``song_key``), the
+    first stage's rank of its song (``first_ranks``, one per result; 0 when not given) and the
+    hum's voiced seconds (``voiced_s``)."""
+    keys = [song_key(r.song) for r in results]
+    cost_of: dict[Any, float] = {}  # each song's best cost and largest matched share, over its files
+    share_of: dict[Any, float] = {}
+    for key, r in zip(keys, results):
+        cost_of[key] = min(cost_of.get(key, math.inf), r.cost)
+        share_of[key] = max(share_of.get(key, -math.inf), r.matched)
+    best_costs = sorted(cost_of.items(), key=lambda kv: kv[1])[:2]
+    best_shares = sorted(share_of.items(), key=lambda kv: -kv[1])[:2]
     ranks = list(first_ranks) if first_ranks is not None else [0] * len(results)
-    for i, r in enumerate(results):
-        others, other_shares = costs[:i] + costs[i + 1:], shares[:i] + shares[i + 1:]
-        r.score = match_score(r.cost, min(others) if others else None, ranks[i], matched=r.matched,
-                              other_best_matched=max(other_shares) if other_shares else None, voiced_s=voiced_s)
+    for key, r, rank in zip(keys, results, ranks):
+        r.score = match_score(r.cost, _best_other(best_costs, key), rank, matched=r.matched,
+                              other_best_matched=_best_other(best_shares, key), voiced_s=voiced_s)
     return results
+
+
+def song_key(song: Any) -> tuple[str, ...]:
+    """What tells one song from another among the results (a ``types.SongMeta``): its title and
+    artist tags, letters and digits compared case-blind, where it has a title; else its file. A
+    collection often holds a track twice (an album and a compilation, an mp3 beside its flac): a
+    hum matches both copies equally well, and one copy counted as the best *other* song for the
+    other's margin made a clean hum of it "no confident match" (scores 0.24 and 0.16 for a hum
+    that scores 1.00 against the song alone). Two songs that merely share the hummed passage keep
+    their own titles, and stay a tie."""
+    title = _letters(song.title)
+    return ("tags", title, _letters(song.artist)) if title else ("file", song.song_id)
+
+
+def _letters(text: str | None) -> str:
+    return re.sub(r"[\W_]+", "", text or "").casefold()
+
+
+def _best_other(best: list[tuple[Any, float]], key: Any) -> float | None:
+    """The best value among the songs other than ``key``, from the two best (song, value) pairs."""
+    other = [v for k, v in best if k != key]
+    return other[0] if other else None
 
 
 def confidence(results: Sequence[Any]) -> bool:
