@@ -232,18 +232,14 @@ class EmbeddedStore(Store):
                     meta = SongMeta(*row[: len(_META_COLUMNS)])
                     rest = row[len(_META_COLUMNS):]
                     mel = None
-                    if melody and rest[0] is not None and not segments:
-                        mel = MelodyFeatures.contour_only(np.frombuffer(rest[0], np.float16).astype(np.float32),
-                                                          rest[1], self.spec.melody_dim)
-                    elif melody and rest[0] is not None:
-                        contour, fps, vec, st, en = rest[:5]
-                        mel = MelodyFeatures(
-                            contour=np.frombuffer(contour, np.float16).astype(np.float32),
-                            fps=fps,
-                            vectors=np.frombuffer(vec, np.float16).reshape(-1, self.spec.melody_dim),  # as stored: see types
-                            seg_start_s=np.frombuffer(st, np.float32).copy(),
-                            seg_end_s=np.frombuffer(en, np.float32).copy(),
-                        )
+                    if melody and rest[0] is not None:
+                        _, fps, vec, st, en = rest[:5]
+                        contour = np.frombuffer(rest[0], np.float16).astype(np.float32)
+                        mel = MelodyFeatures.contour_only(contour, fps, self.spec.melody_dim)
+                        if segments:
+                            mel.vectors = np.frombuffer(vec, np.float16).reshape(-1, self.spec.melody_dim)  # as stored: see types
+                            mel.seg_start_s = np.frombuffer(st, np.float32).copy()
+                            mel.seg_end_s = np.frombuffer(en, np.float32).copy()
                     sound = np.frombuffer(rest[-1], np.float32).copy() if rest[-1] is not None else None
                     out[meta.song_id] = SongRecord(meta, mel, sound)
         return out
