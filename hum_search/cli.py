@@ -15,7 +15,9 @@ sub-commands (about 0.4 s of numpy/scipy imports) and reading the settings, runs
 - Ctrl-C exits 130 and SIGTERM 143 (both raise ``KeyboardInterrupt`` inside the command, so that the
   indexer keeps what it has analysed and prints its summary); an error that follows the signal is
   its doing and reported as the signal (numpy's C-extension import, interrupted, raises "Importing
-  the numpy C-extensions failed", without the KeyboardInterrupt in its chain);
+  the numpy C-extensions failed", without the KeyboardInterrupt in its chain); a signal that CPython
+  could not deliver while the sub-commands were imported (raised in an import-lock weakref callback)
+  stops the command before it starts, and one lost later is reported when the command returns;
 - the traceback goes to the log at DEBUG level only, and every message and log line is scrubbed of
   URL credentials and of the configured password and API key.
 
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         settings = Settings.from_env()
         boundary.configure_logging({0: settings.log_level, 1: "INFO"}.get(args.verbose, "DEBUG"))
+        boundary.raise_pending()
         status = int(args.func(args) or 0)
         if (boundary.interrupted or boundary.terminated) and status not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
             how = "terminated" if boundary.terminated else "interrupted"
@@ -189,6 +192,14 @@ class _Boundary:
                 self.interrupted = True
             return
         (self._previous_hook or sys.__unraisablehook__)(unraisable)
+
+    def raise_pending(self) -> None:
+        """A signal swallowed while the sub-commands were imported (``_unraisable``) stops the command
+        before it starts, as one that was not swallowed does."""
+        if self.terminated:
+            raise Terminated()
+        if self.interrupted:
+            raise KeyboardInterrupt()
 
     def stop(self) -> None:
         if self._previous_hook is not None:
