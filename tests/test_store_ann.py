@@ -270,3 +270,39 @@ def test_region_vectors_read_stretches_of_many_songs_from_the_index(tmp_path, mo
     store.search_mode = "exact"
     assert store.region_vectors(asked, np.zeros(4), np.ones(4)) is None
     store.close()
+
+
+@pytest.mark.parametrize("per_list", [annlib.TRAIN_PER_LIST, 4])  # every vector, or every 2nd song's 2nd
+def test_the_index_does_not_depend_on_the_order_songs_were_indexed_in(monkeypatch, per_list):
+    """Two indexings of one folder whose workers finish in another order give the songs other row
+    ids; the index trained on a sample of them is the same one (it was not: 10,300 songs scored dev
+    MRR 0.951 on one indexing and 0.959 on the other)."""
+    monkeypatch.setattr(annlib, "TRAIN_PER_LIST", per_list)
+    records = {f"song{i:04d}": make_record(i, n_seg=N_SEG).melody for i in range(N_SONGS)}
+
+    def build(order: list[str]):
+        rows = [annlib.SongRow(rowid, sid, N_SEG) for rowid, sid in enumerate(order, start=1)]
+        by_rowid = {r.rowid: records[r.song_id] for r in rows}
+
+        def read(rowids):
+            for r in rowids:
+                m = by_rowid[r]
+                yield r, m.vectors, m.seg_start_s, m.seg_end_s
+
+        index = annlib.AnnIndex.build(SPEC.melody_dim, rows, read).index
+        return index.quantizer.reconstruct_n(0, index.nlist)  # the trained centroids
+
+    ids = sorted(records)
+    a, b = build(ids), build(ids[::-1])
+    assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_two_stores_filled_in_another_order_answer_alike(tmp_path):
+    """The same songs added in reverse order (other row ids): the same hits, to the score."""
+    answers = []
+    for name, ids in (("a", range(N_SONGS)), ("b", range(N_SONGS - 1, -1, -1))):
+        store = open_ann(tmp_path / name)
+        fill(store, ids)
+        answers.append([[(h.song_id, h.start_s, round(h.score, 6)) for h in row] for row in store.melody_knn(queries(), k=8)])
+        store.close()
+    assert answers[0] == answers[1]

@@ -471,18 +471,22 @@ def _quantizer_type(encoding: str):
 
 
 def _training_sample(songs: list[SongRow], read, n: int) -> np.ndarray:
-    """About ``n`` stored vectors, spread over the catalogue (every k-th song, a stride within each)."""
+    """About ``n`` stored vectors, spread over the catalogue: every k-th song in song-id order, a stride
+    within each. Song ids are content hashes, so the sample (and the index trained on it) does not
+    depend on the order in which the songs were indexed: in row order, two indexings of one folder
+    whose workers finished in another order trained other indexes (10,300 songs: dev MRR 0.951 and
+    0.959 from the same songs)."""
     total = sum(s.n_segments for s in songs)
     if total == 0:
         raise ValueError("no segment vectors to index")
     share = min(1.0, n / total)
     step = max(1, int(round(1 / max(share, 1e-9)) ** 0.5))  # songs and segments both thinned
-    picked = [s.rowid for s in songs[::step]]
-    out = []
+    picked = [s.rowid for s in sorted(songs, key=lambda s: s.song_id)[::step]]
+    vectors = {}
     for i in range(0, len(picked), ADD_BATCH_SONGS):
-        for _, v, *_ in read(picked[i:i + ADD_BATCH_SONGS]):
-            out.append(v[::step])
-    return np.ascontiguousarray(np.concatenate(out), np.float32)
+        for rowid, v, *_ in read(picked[i:i + ADD_BATCH_SONGS]):
+            vectors[rowid] = v[::step]
+    return np.ascontiguousarray(np.concatenate([vectors[r] for r in picked if r in vectors]), np.float32)
 
 
 def _file_sum(path: Path) -> list[int]:
