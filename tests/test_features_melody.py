@@ -119,6 +119,21 @@ def test_only_partial_windows_a_hum_covers_little_of_are_turned_unless_the_hum_i
                     assert at.sum() == count, (seconds, tau, at.sum())
 
 
+def test_the_outer_windows_of_a_slow_hum_are_not_outnumbered_by_the_fast_sides():
+    """A 9 s hum: at 0.61-0.65x a window spans 7.7-8.2 s of it, at 1.50-1.61x 3.1-3.3 s. With one hop
+    for all four outer tempi the slow side got 4 windows and the fast side 18, whose lucky hits then
+    outvoted a slow hum's song; each side now spaces its own half of OUTER_MAX_WINDOWS."""
+    rng = np.random.default_rng(1)
+    hum = contour_of(60 + rng.integers(-5, 6, 45), note_s=0.2)
+    q = melody.outer_windows(hum)
+    slow, fast = int(np.sum(q.tempo < 1.0)), int(np.sum(q.tempo > 1.0))
+    assert slow + fast == len(q.vectors) and set(np.round(q.tempo.astype(float), 2).tolist()) == {0.61, 0.65, 1.5, 1.61}
+    assert slow >= 0.8 * fast and fast <= melody.OUTER_MAX_WINDOWS // 2 + 1, (slow, fast)
+    assert slow + fast <= melody.OUTER_MAX_WINDOWS + 2
+    shared = melody.query_windows(hum, melody.OUTER_TEMPI, max_windows=melody.OUTER_MAX_WINDOWS, strict_cap=False)
+    assert np.sum(shared.tempo < 1.0) < 0.3 * np.sum(shared.tempo > 1.0)  # (what one shared hop gave)
+
+
 def test_short_query_still_gives_a_window():
     q = melody.query_windows(contour_of([60, 62, 64, 65, 67, 65, 64, 62]))  # 2.4 s
     assert len(q.vectors) >= 1

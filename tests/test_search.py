@@ -605,13 +605,14 @@ def test_a_hum_at_0_6x_tempo_is_found_through_the_outer_tempi(random_tunes_store
 def test_a_short_hum_at_0_62x_is_found_through_the_turned_partial_windows(random_tunes_store, monkeypatch, turned):
     """6 s hummed at 0.62x (3.7 s of song), 2 semitones up: only the outer tempi's partial windows
     fit, and the stored segments were turned by the mean of 5 s of song, not of the part hummed.
-    Turned as well (``melody.PARTIAL_TURNS``) they bring the song to the re-rank for 6 of 8 hums;
-    unturned for 3."""
+    Turned as well (``melody.PARTIAL_TURNS``) they bring the song to the re-rank for 7 of 8 hums;
+    unturned for 5 (for 6 and 3 when the fast outer tempi took most of the outer windows:
+    ``melody.outer_windows``)."""
     store, songs = random_tunes_store
     if not turned:
         monkeypatch.setattr(melody, "PARTIAL_TURNS", ())
     firsts = _slow_hums_found_first(store, songs, monkeypatch, [4.8 + 4.0 * k for k in range(8)], 0.62, 6.0)
-    assert sum(firsts) >= 6 if turned else sum(firsts) <= 4, firsts
+    assert sum(firsts) >= 7 if turned else sum(firsts) <= 5, firsts
 
 
 def test_the_outer_tempi_add_only_new_songs_after_the_others():

@@ -31,7 +31,7 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    against the segments of those songs only (read with ``Store.region_vectors`` where the store can,
    else with ``store.get``, as the re-rank does), and the
    same vote over their K_PER_WINDOW best songs keeps the ``rerank_songs`` candidates for the
-   alignment re-rank (``rerank.py``). Windows at the outer tempi (``melody.OUTER_TEMPI``) go with
+   alignment re-rank (``rerank.py``). Windows at the outer tempi (``melody.outer_windows``) go with
    them, are voted apart and add up to OUTER_SONGS songs (``with_outer``).
    Only the song time around each song's FINE_REGIONS best coarse hits is scored (``hit_regions``:
    the hum's span at the hit's tempo, FINE_MARGIN_S either side), not the whole song. 150 dev
@@ -119,8 +119,7 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     keep = rerank_songs(len(qa.contour) / melody.CONTOUR_FPS)
     fine = melody.query_windows(qa.contour, melody.FINE_TEMPI, max_windows=melody.FINE_MAX_WINDOWS, strict_cap=False,
                                 turns=melody.PARTIAL_TURNS)
-    outer = melody.query_windows(qa.contour, melody.OUTER_TEMPI, max_windows=melody.OUTER_MAX_WINDOWS,
-                                 strict_cap=False, turns=melody.PARTIAL_TURNS)
+    outer = melody.outer_windows(qa.contour)
     both, n_fine = melody.joined(fine, outer), len(fine.vectors)
     if n_fine and store.searches_exactly():  # a small catalogue: one exact pass over all of it
         hits = store.melody_knn(both.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
