@@ -7,6 +7,7 @@
 #   bash benchmarks/qbh.sh val             # a second medium instance (seed 7), held out from tuning
 #   bash benchmarks/qbh.sh dw              # the medium catalogue with 150 `dev` and 150 `wide` hums (seed 0)
 #   bash benchmarks/qbh.sh dw1             # the same with generator seed 1 (other melodies, voices, noises)
+#   bash benchmarks/qbh.sh dw2             # ... seed 2, and dw3: seed 3 (fitting the score: docs/melody.md)
 #
 # Steps: generate the instance if missing; score it with the benchmark's own scorer driving our CLI
 # (`hum-search index` then one `hum-search query --json` call for all queries); then `hum-search
@@ -28,7 +29,9 @@ case "$NAME" in
   val) GEN=(--preset medium --seed 7) ;;
   dw) GEN=(--preset medium --profiles dev,wide); INSTANCE=medium-dw ;;
   dw1) GEN=(--preset medium --profiles dev,wide --seed 1); INSTANCE=medium-dw-s1 ;;
-  *) echo "usage: $0 medium|750|val|dw|dw1" >&2; exit 2 ;;
+  dw2) GEN=(--preset medium --profiles dev,wide --seed 2); INSTANCE=medium-dw-s2 ;;
+  dw3) GEN=(--preset medium --profiles dev,wide --seed 3); INSTANCE=medium-dw-s3 ;;
+  *) echo "usage: $0 medium|750|val|dw|dw1|dw2|dw3" >&2; exit 2 ;;
 esac
 OUT=${OUT:-/tmp/qbh-${INSTANCE:-$NAME}}
 

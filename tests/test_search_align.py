@@ -93,21 +93,27 @@ def test_alignment_path_is_monotonic_and_spans_the_query():
 def _cost_along(query: np.ndarray, region: np.ndarray, qi: np.ndarray, rj: np.ndarray) -> float:
     """The mean cost of a warping path, from align's rules written out once more: every frame on it,
     and STEP_PENALTY per non-diagonal step (a (1,2) step skips a song frame; a (2,1) step shows in
-    the path as two query frames on one song frame)."""
-    d = np.clip(align.pitch_class_distance(query[qi] - np.nan_to_num(region[rj])) - align.PITCH_TOLERANCE,
-                0.0, align.COST_CAP)
+    the path as two query frames on one song frame); a pause in the query costs nothing, and the
+    mean is over the query's voiced frames."""
+    diff = np.nan_to_num(query[qi]) - np.nan_to_num(region[rj])
+    d = np.clip(align.pitch_class_distance(diff) - align.PITCH_TOLERANCE, 0.0, align.COST_CAP)
     d = np.where(np.isnan(region[rj]), align.UNVOICED_COST, d)
+    d = np.where(np.isnan(query[qi]), 0.0, d)
     steps = np.stack([np.diff(qi), np.diff(rj)], axis=1)
     bent = np.sum((steps[:, 1] == 2) | (steps[:, 1] == 0))
-    return float((d.sum() + align.STEP_PENALTY * bent) / len(query))
+    return float((d.sum() + align.STEP_PENALTY * bent) / np.count_nonzero(~np.isnan(query)))
 
 
-def test_the_compiled_alignment_costs_what_its_path_costs():
+@pytest.mark.parametrize("pauses", [False, True])
+def test_the_compiled_alignment_costs_what_its_path_costs(pauses):
     """align() (compiled, split over threads) against alignment_path() (the plain numpy programme
     kept for plots): the cost of the path the second finds is the cost the first reports, for many
-    regions with gaps in one call; and a padded row costs what it costs alone."""
+    regions with gaps in one call, for a hum with and without pauses; and a padded row costs what
+    it costs alone."""
     rng = np.random.default_rng(7)
     query = contour_of(60 + np.cumsum(rng.integers(-3, 4, 30)), note_s=0.2)
+    if pauses:
+        query[12:18] = query[40:44] = np.nan
     n_regions = 2 * align.MIN_REGIONS_PER_THREAD + 3  # enough for more than one thread
     regions = contour_of(60 + np.cumsum(rng.integers(-3, 4, (n_regions, 50)), axis=1).ravel(), note_s=0.2)
     regions = regions.reshape(n_regions, -1).astype(np.float64)
@@ -193,3 +199,33 @@ def test_the_re_rank_measures_each_hit_window_as_the_segments_were_measured():
                            for c, st in songs if st])
     assert len(got) == len(want) == 12
     assert np.abs((got - want + 6) % 12 - 6).max() < 1e-3
+
+
+def _with_pauses(hum: np.ndarray, every: int, length: int) -> np.ndarray:
+    """``hum`` with ``length`` frames of silence (NaN) every ``every`` frames, where a breath or the
+    tracker's loss of the voice would leave them: the notes keep their time."""
+    out = hum.copy()
+    for at in range(every, len(out) - length, every):
+        out[at: at + length] = np.nan
+    return out
+
+
+def test_a_hum_with_pauses_aligns_as_if_it_had_none_and_another_tune_does_not():
+    """A hum is aligned with its pauses where they are (``hum_query``): a 0.28 s pause every 1.2 s
+    costs nothing, where the same voiced frames laid end to end shift the rest of the hum against
+    the song at each pause and pay a tempo step to catch up. The cost and ``matched`` are per
+    voiced frame, so another tune costs as much as without the pauses."""
+    rng = np.random.default_rng(12)
+    tune = 60 + np.cumsum(rng.integers(-4, 5, 60)).astype(float)
+    other = 60 + np.cumsum(rng.integers(-4, 5, 60)).astype(float)
+    song = contour_of(tune, note_s=0.3)
+    hum = _with_pauses(song[50:350], every=30, length=7)  # frames of 40 ms
+    query = align.hum_query(np.concatenate([[np.nan] * 5, hum, [np.nan] * 5]))
+    assert len(query) == len(hum) and not np.isnan(query[0]) and not np.isnan(query[-1])
+    kept = align.align(query, song[None, :], track=True)
+    end_to_end = align.align(query[~np.isnan(query)], song[None, :])
+    assert kept.cost[0] < 0.02 < 0.1 < end_to_end.cost[0]
+    assert kept.matched[0] == pytest.approx(1.0) and abs(kept.start[0] - 50) <= 1
+    wrong = align.align(query, contour_of(other, note_s=0.3)[None, :]).cost[0]
+    assert wrong > 0.8
+    assert align.hum_query(np.full(4, np.nan)).shape == (0,)

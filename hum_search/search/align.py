@@ -1,13 +1,21 @@
 """Alignment re-rank: subsequence DTW of the query contour against candidate song regions.
 
-The query (a whole hum) is aligned to the best-matching stretch of each region, allowing local
-tempo changes between 1/2x and 2x (steps (1,1), (1,2) and (2,1), each query frame counted once), so
-tempo drift, held or rushed notes, skipped and repeated notes cost little. The local cost is the
-pitch-class distance in semitones (octave errors are free) less ``PITCH_TOLERANCE``, capped so that
-one wrong note or an accompaniment note picked up by the song's melody extractor costs at most
-``COST_CAP``. The result is the mean cost per query frame (0 = the same tune) and where in the
-region the match starts and ends, and the share of the hum's frames that it aligns within the
-tolerance (``Alignment.matched``: how the cost is spread, for the score).
+The query (a whole hum, pauses included: ``hum_query``) is aligned to the best-matching stretch of
+each region, allowing local tempo changes between 1/2x and 2x (steps (1,1), (1,2) and (2,1), each
+query frame counted once), so tempo drift, held or rushed notes, skipped and repeated notes cost
+little. The local cost is the pitch-class distance in semitones (octave errors are free) less
+``PITCH_TOLERANCE``, capped so that one wrong note or an accompaniment note picked up by the song's
+melody extractor costs at most ``COST_CAP``; a hum frame without pitch (a pause) costs nothing.
+The result is the mean cost per voiced query frame (0 = the same tune) and where in the region the
+match starts and ends, and the share of the hum's voiced frames that it aligns within the tolerance
+(``Alignment.matched``: how the cost is spread, for the score).
+
+Why the pauses stay in the query: with the voiced frames laid end to end, every pause (a breath, a
+rest, a stretch the tracker lost in noise) shifted the rest of the hum against the song, and the
+right song paid a tempo step at each catch-up. Development benchmark, medium instance, four
+generator seeds, each hum in the catalogue and with its song taken out of the candidates: at the
+same share of false accepts the `wide` hums' true accepts rise on every seed (see docs/melody.md
+"The hum's pauses in the alignment").
 
 All regions are aligned in one call to a compiled dynamic programme (``jit.py``: numba, compiled
 on the first alignment of a process and cached on disk), split over up to four threads.
@@ -64,10 +72,19 @@ def local_cost(diff: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(pitch_class_distance(diff) - PITCH_TOLERANCE, 0.0), COST_CAP)
 
 
+def hum_query(contour: np.ndarray) -> np.ndarray:
+    """The hum's contour as the re-rank aligns it: from its first to its last voiced frame, its
+    pauses (NaN) kept where they are."""
+    voiced = np.flatnonzero(~np.isnan(contour))
+    return contour[voiced[0]: voiced[-1] + 1] if len(voiced) else contour[:0]
+
+
 def align(query: np.ndarray, regions: np.ndarray, *, track: bool = False) -> Alignment:
-    """Subsequence DTW of ``query`` (n,) without NaN against every row of ``regions`` (B, m), whose
-    values are already transposed to the query's key; NaN = no melody, +inf = padding. ``track``:
-    also measure ``matched`` (NaN otherwise), at three times the cost: for a few regions only."""
+    """Subsequence DTW of ``query`` (n,) against every row of ``regions`` (B, m), whose values are
+    already transposed to the query's key; NaN in the query = a pause (costs nothing, and the mean
+    cost and ``matched`` are per voiced frame), NaN in a region = no melody, +inf = padding.
+    ``track``: also measure ``matched`` (NaN otherwise), at three times the cost: for a few
+    regions only."""
     q = np.asarray(query, np.float64)
     regions = np.asarray(regions, np.float64)
     b, m = regions.shape if regions.ndim == 2 else (0, 0)
@@ -114,15 +131,24 @@ def _dtw(q, regions, cap, unvoiced, pad, penalty, tol, track):  # pragma: no cov
     ``pad`` for +inf. Pitch classes are folded once per query frame and per region frame, and each
     row's local costs are computed before its recursion, which then runs without bounds tests: 3.4
     -> 1.9 ns per cell on 30 hums' alignments at 10,000 songs (the same costs, starts and ends to
-    the bit). With ``track`` it also counts, along each best path, the query frames that cost 0
-    (``matched``), carried in the same integer as the path's start column (``tag``)."""
+    the bit). A query frame without pitch (NaN) costs 0 against every region frame and is left out
+    of the mean and of ``matched``. With ``track`` it also counts, along each best path, the query
+    frames that cost 0 (``matched``), carried in the same integer as the path's start column
+    (``tag``)."""
     b, m = regions.shape
     n = len(q)
     big = 1e9
     tag = 1 << 20  # a path's start column and its count of frames costing 0, in one integer: start * tag + count
     qm = np.empty(n)  # the query's pitch classes, in [0, 12)
+    qgap = np.zeros(n, np.bool_)  # a query frame without pitch (a pause): costs nothing, is not counted
+    voiced = 0
     for i in range(n):
-        qm[i] = q[i] - 12.0 * np.floor(q[i] / 12.0)
+        if np.isnan(q[i]):
+            qgap[i], qm[i] = True, 0.0
+        else:
+            qm[i] = q[i] - 12.0 * np.floor(q[i] / 12.0)
+            voiced += 1
+    per = max(voiced, 1)
     vm = np.empty(m)  # a region's pitch classes...
     fixed = np.empty(m)  # ...and the cost of its frames without one (-1: a pitched frame)
     d0, d1, d2 = np.empty(m), np.empty(m), np.empty(m)  # accumulated cost, rows i-2, i-1, i
@@ -145,12 +171,16 @@ def _dtw(q, regions, cap, unvoiced, pad, penalty, tol, track):  # pragma: no cov
                 fixed[j], vm[j] = -1.0, v - 12.0 * np.floor(v / 12.0)
         for i in range(n):
             a = qm[i]
-            for j in range(m):
-                d = abs(a - vm[j])
-                c_cur[j] = min(max(min(d, 12.0 - d) - tol, 0.0), cap) if fixed[j] < 0.0 else fixed[j]
-            if track:
+            if qgap[i]:
                 for j in range(m):
-                    z_cur[j] = c_cur[j] == 0.0
+                    c_cur[j], z_cur[j] = 0.0, 0
+            else:
+                for j in range(m):
+                    d = abs(a - vm[j])
+                    c_cur[j] = min(max(min(d, 12.0 - d) - tol, 0.0), cap) if fixed[j] < 0.0 else fixed[j]
+                if track:
+                    for j in range(m):
+                        z_cur[j] = c_cur[j] == 0.0
             if i == 0:  # subsequence: a match may start at any song frame
                 for j in range(m):
                     d1[j], s1[j], d0[j], s0[j] = c_cur[j], j * tag + z_cur[j], big, j * tag
@@ -184,8 +214,8 @@ def _dtw(q, regions, cap, unvoiced, pad, penalty, tol, track):  # pragma: no cov
         for j in range(1, m):
             if d1[j] < d1[e]:
                 e = j
-        cost_out[r], start_out[r], end_out[r] = d1[e] / n, s1[e] // tag, e
-        matched_out[r] = (s1[e] % tag) / n if track else np.nan
+        cost_out[r], start_out[r], end_out[r] = d1[e] / per, s1[e] // tag, e
+        matched_out[r] = (s1[e] % tag) / per if track else np.nan
     return cost_out, start_out, end_out, matched_out
 
 
@@ -194,13 +224,15 @@ _KERNEL = Compiled(_dtw)
 
 def alignment_path(query: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The full warping path (query frame, region frame) of the best subsequence match of one region,
-    for plotting. Same steps and costs as ``align``."""
+    for plotting. Same steps and costs as ``align`` (a pause in the query costs nothing)."""
     q = np.asarray(query, np.float32)
     r = np.asarray(region, np.float32)
     n, m = len(q), len(r)
     nan = np.isnan(r)
-    c = local_cost(q[:, None] - np.where(nan, 0, r)[None, :])
-    c = np.where(nan[None, :], UNVOICED_COST, c).astype(np.float32)
+    gap = np.isnan(q)
+    c = local_cost(np.where(gap, 0, q)[:, None] - np.where(nan, 0, r)[None, :])
+    c = np.where(nan[None, :], UNVOICED_COST, c)
+    c = np.where(gap[:, None], 0.0, c).astype(np.float32)
     big = np.float32(1e9)
     d = np.full((n, m), big, np.float32)
     step = np.zeros((n, m), np.int8)  # 0 start, 1 diag, 2 skip, 3 hold

@@ -20,11 +20,11 @@ def explain(store: Store, response: SearchResponse, result: Result) -> MatchPlot
     if rec is None or rec.melody is None:
         return None
     fps = melody.CONTOUR_FPS
-    query = qa.contour[~np.isnan(qa.contour)]
+    query = align.hum_query(qa.contour)
     a = int(result.match_start_s * fps)
     b = int(np.ceil(result.match_end_s * fps)) + 1
     region = rec.melody.contour[a:b] - result.transpose  # song in the hum's key
-    if len(query) == 0 or np.all(np.isnan(region)):
+    if np.all(np.isnan(query)) or np.all(np.isnan(region)):
         return None
     qi, rj = align.alignment_path(query, region)
     pad = int(2 * fps)
@@ -33,7 +33,7 @@ def explain(store: Store, response: SearchResponse, result: Result) -> MatchPlot
     # show the hum in the song's octave: shift by whole octaves to sit on the song's line
     hum = query[qi] + result.transpose
     ref = region[rj] + result.transpose
-    ok = ~np.isnan(ref)
+    ok = ~np.isnan(ref) & ~np.isnan(hum)
     octave = 12.0 * np.round(np.nanmedian(ref[ok] - hum[ok]) / 12.0) if ok.any() else 0.0
     return MatchPlot(song_time_s=np.arange(lo, hi) / fps, song_pitch=song_pitch,
                      hum_time_s=(a + rj) / fps, hum_pitch=hum + octave,

@@ -17,7 +17,7 @@ pitch-class histograms; the paired estimate that replaced it: ``_second_keys``);
 tempo scales as well 0.852 (dev 0.980; both with the first stage's partial windows, which alone
 bring 0.824 -> 0.840). 50 ms per hum against 47 before (the alignment is now compiled and split over
 two threads: the same work took 70 ms on one). The cost of an alignment grows with the square of
-the hum's length; hums over 10 s (voiced) are aligned at 8.3 instead of 12.5 frames per second:
+the hum's length; hums spanning over 10 s are aligned at 8.3 instead of 12.5 frames per second:
 p95 -30 % on the same hums, the same MRR (at 100 frames, wide lost 0.016). Measured with the first
 stage's candidates fixed (a harness outside the project; the benchmark's CLI figures are in
 docs/melody.md).
@@ -49,7 +49,7 @@ FINE_SONGS = 10  # songs whose best region is aligned again at FINE_SHIFTS
 # at 2/3 the same as 1/3 alone. The same number of alignments.
 FINE_SHIFTS = (-1 / 3, 1 / 3)
 REGION_SCALES = (0.8, 1.0, 1.25)  # each hit's region is aligned at these x the hit's tempo
-MAX_ALIGN_FRAMES = 125  # hum frames aligned at most: over 10 s voiced at 8.3 fps, over 15 s at 6.25
+MAX_ALIGN_FRAMES = 125  # hum frames aligned at most: a hum spanning over 10 s at 8.3 fps, over 15 s at 6.25
 FINE_REGIONS_PER_SONG = 2  # a leading song's best regions (position or key estimate) aligned again
 KEY_BINS = 36  # bins of the second key estimate's histogram of pitch differences (1/3 semitone each)
 KEY_SMOOTH = (0.25, 0.5, 1.0, 0.5, 0.25)  # the histogram is smoothed over +-2/3 semitone
@@ -66,7 +66,7 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
     missing = [c.song_id for c in cands if c.record is None]
     if missing:
         songs.update(store.get(missing, melody=True, sound=False, segments=False))  # (contours only)
-    query = qa.contour[~np.isnan(qa.contour)]
+    query = align.hum_query(qa.contour)
     query_len_s = len(qa.contour) / melody.CONTOUR_FPS
     usable = [c for c in cands if (rec := songs.get(c.song_id)) is not None and rec.melody is not None
               and len(rec.melody.contour) > 0]
