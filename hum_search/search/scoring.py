@@ -24,15 +24,16 @@ from ..features.extract import SHORT_HUM_S
 # 2,398 rows (two hums hold no melody). CONFIDENT_MIN_SCORE is then the lowest threshold (in steps
 # of 0.05) at which the rows out of the catalogue are confident at most 2.5 % of the time in each
 # profile. Fitted and thresholded on three seeds, tested on the fourth, mean of the four: true /
-# false accepts dev 95.7 / 2.3 %, wide 82.0 / 1.5 %; the previous coefficients (fitted on seeds 0-1
+# false accepts dev 95.7 / 2.5 %, wide 82.2 / 1.3 %; the previous coefficients (fitted on seeds 0-1
 # with the hum's pauses left out of the alignment) at 0.6: dev 95.3 / 2.3 %, wide 78.0 / 1.0 %.
-# See docs/melody.md "Score and confidence" and "The hum's pauses in the alignment".
-SCORE_BIAS = 7.797
-SCORE_COST = -9.265  # per semitone of mean alignment cost
-SCORE_MARGIN = 9.225  # per unit of log(cost of the best other song / own cost)
-SCORE_FIRST_RANK = -0.635  # per unit of log(1 + the first stage's rank of the song, 0-based)
-SCORE_MATCHED = -11.573  # per unit of the share of hum frames matched within the tolerance (0-1)...
-SCORE_MATCHED_LEAD = 8.977  # ...and per unit of that share less the best other song's
+# Made and checked by benchmarks/fit_score.py. See docs/melody.md "Score and confidence" and "The
+# hum's pauses in the alignment".
+SCORE_BIAS = 8.706
+SCORE_COST = -9.791  # per semitone of mean alignment cost
+SCORE_MARGIN = 8.82  # per unit of log(cost of the best other song / own cost)
+SCORE_FIRST_RANK = -0.629  # per unit of log(1 + the first stage's rank of the song, 0-based)
+SCORE_MATCHED = -12.546  # per unit of the share of hum frames matched within the tolerance (0-1)...
+SCORE_MATCHED_LEAD = 10.3  # ...and per unit of that share less the best other song's
 CONFIDENT_MIN_SCORE = 0.5
 # Costs under this count as this in the margin: with the alignment's pitch tolerance a clean hum can
 # align at 0, and 0.00 against 0.01 (two songs that share the hummed tune) is a tie, not a margin
@@ -64,30 +65,50 @@ SHORT_HUM_LOGIT = 1.4
 SHORT_HUM_LOGIT_PER_S = 1.0
 
 
+COEFFICIENTS = (SCORE_COST, SCORE_MARGIN, SCORE_FIRST_RANK, SCORE_MATCHED, SCORE_MATCHED_LEAD)  # of score_terms
+
+
+def score_terms(cost: float, other_best_cost: float | None, first_rank: int = 0, *, matched: float,
+                other_best_matched: float | None) -> tuple[float, float, float, float, float]:
+    """The five numbers a score is made of (in COEFFICIENTS' order): the cost, the margin over the
+    best other song's cost (log of their ratio), log(1 + the first stage's rank), the matched share
+    and its lead over the largest share any other song matched (None: no other song)."""
+    margin = lead = 0.0
+    if other_best_cost is not None:
+        margin = math.log(max(other_best_cost, MARGIN_COST_FLOOR) / max(cost, MARGIN_COST_FLOOR))
+    if other_best_matched is not None:
+        lead = matched - other_best_matched
+    return cost, margin, math.log1p(max(first_rank, 0)), matched, lead
+
+
+def short_hum_offset(voiced_s: float | None) -> float:
+    """How much lower the log-odds of a hum of ``voiced_s`` voiced seconds are (0 from SHORT_HUM_S up,
+    and for None: a hum of any length)."""
+    if voiced_s is None or voiced_s >= SHORT_HUM_S:
+        return 0.0
+    return SHORT_HUM_LOGIT + SHORT_HUM_LOGIT_PER_S * (SHORT_HUM_S - voiced_s)
+
+
+def probability(terms: Sequence[float], voiced_s: float | None = None) -> float:
+    """The score of a match with these ``score_terms`` in a hum of ``voiced_s`` voiced seconds."""
+    z = SCORE_BIAS + sum(c * t for c, t in zip(COEFFICIENTS, terms)) - short_hum_offset(voiced_s)
+    return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+
+
 def match_score(cost: float, other_best_cost: float | None, first_rank: int = 0, *, matched: float,
                 other_best_matched: float | None, voiced_s: float | None = None) -> float:
     """The score of a match of alignment cost ``cost`` that aligns the share ``matched`` of the hum's
     frames within the tolerance, against the best other song's cost and (separately) the largest
     share any other song matched (None: no other song); a hum of ``voiced_s`` under SHORT_HUM_S
     scores lower (SHORT_HUM_LOGIT; None: a hum of any length)."""
-    margin = lead = 0.0
-    if other_best_cost is not None:
-        margin = math.log(max(other_best_cost, MARGIN_COST_FLOOR) / max(cost, MARGIN_COST_FLOOR))
-    if other_best_matched is not None:
-        lead = matched - other_best_matched
-    z = (SCORE_BIAS + SCORE_COST * cost + SCORE_MARGIN * margin + SCORE_FIRST_RANK * math.log1p(max(first_rank, 0))
-         + SCORE_MATCHED * matched + SCORE_MATCHED_LEAD * lead)
-    if voiced_s is not None and voiced_s < SHORT_HUM_S:
-        z -= SHORT_HUM_LOGIT + SHORT_HUM_LOGIT_PER_S * (SHORT_HUM_S - voiced_s)
-    return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+    return probability(score_terms(cost, other_best_cost, first_rank, matched=matched,
+                                   other_best_matched=other_best_matched), voiced_s)
 
 
-def score_results(results: list[Any], first_ranks: Sequence[int] | None = None,
-                  voiced_s: float | None = None) -> list[Any]:
-    """Fill in each (cost-ranked) ``results.Result``'s score: its cost and matched share against the
-    best *other* song's (another file of the same song is not another song: ``song_key``), the
-    first stage's rank of its song (``first_ranks``, one per result; 0 when not given) and the
-    hum's voiced seconds (``voiced_s``)."""
+def result_terms(results: Sequence[Any], first_ranks: Sequence[int] | None = None) -> list[tuple[float, ...]]:
+    """Each (cost-ranked) ``results.Result``'s ``score_terms``: its cost and matched share against the
+    best *other* song's (another file of the same song is not another song: ``song_key``) and the
+    first stage's rank of its song (``first_ranks``, one per result; 0 when not given)."""
     keys = [song_key(r.song) for r in results]
     cost_of: dict[Any, float] = {}  # each song's best cost and largest matched share, over its files
     share_of: dict[Any, float] = {}
@@ -97,9 +118,17 @@ def score_results(results: list[Any], first_ranks: Sequence[int] | None = None,
     best_costs = sorted(cost_of.items(), key=lambda kv: kv[1])[:2]
     best_shares = sorted(share_of.items(), key=lambda kv: -kv[1])[:2]
     ranks = list(first_ranks) if first_ranks is not None else [0] * len(results)
-    for key, r, rank in zip(keys, results, ranks):
-        r.score = match_score(r.cost, _best_other(best_costs, key), rank, matched=r.matched,
-                              other_best_matched=_best_other(best_shares, key), voiced_s=voiced_s)
+    return [score_terms(r.cost, _best_other(best_costs, key), rank, matched=r.matched,
+                        other_best_matched=_best_other(best_shares, key))
+            for key, r, rank in zip(keys, results, ranks)]
+
+
+def score_results(results: list[Any], first_ranks: Sequence[int] | None = None,
+                  voiced_s: float | None = None) -> list[Any]:
+    """Fill in each (cost-ranked) ``results.Result``'s score from its ``result_terms`` and the hum's
+    voiced seconds (``voiced_s``)."""
+    for r, terms in zip(results, result_terms(results, first_ranks)):
+        r.score = probability(terms, voiced_s)
     return results
 
 
