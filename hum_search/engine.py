@@ -111,6 +111,7 @@ class Engine:
         return index_paths(self.store, roots, settings=self.settings, sound_embedder=self.sound.embedder, **kwargs)
 
     def close(self) -> None:
+        self.searcher.close()
         self.store.close()
 
     def __enter__(self) -> "Engine":
