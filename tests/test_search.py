@@ -713,6 +713,39 @@ def test_rerank_aligns_where_many_windows_agree_not_at_one_lucky_window(monkeypa
         assert costs["r0"] > 0.6
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_leading_song_is_aligned_at_another_tempo_too_where_its_best_hits_share_one(first):
+    """A hum at 0.7x of song r0 from 20 s: its five best hits are windows matching elsewhere at
+    1.3x (three agreeing at 45 s: the best supported too), the hit at its own place and tempo only
+    sixth. Handed on first by the first stage it is aligned there as well (``hit_positions``, the
+    first OTHER_TEMPO_SONGS candidates) and found at its place; handed on after them, only at 1.3x,
+    it costs as much as the wrong songs."""
+    from hum_search.search import rerank
+    from hum_search.search.candidates import Candidate
+    rng = np.random.default_rng(21)
+    songs = [np.repeat(60 + rng.integers(-7, 8, 200), 8).astype(np.float32) for _ in range(rerank.OTHER_TEMPO_SONGS + 2)]
+    start_s, tempo = 20.0, 0.7  # song seconds per hum second
+    at = start_s * melody.CONTOUR_FPS + tempo * np.arange(int(9.0 * melody.CONTOUR_FPS))
+    hum = songs[0][at.astype(np.intp)] + 3.0
+    length_s = len(hum) / melody.CONTOUR_FPS
+    _, q_mean, _ = melody.window_vectors(hum, np.zeros(1), melody.SEGMENT_S * melody.CONTOUR_FPS)
+    m = float(q_mean[0])
+    elsewhere = [(0.95 - 0.01 * k, 45.0 + 0.2 * k, 1.3, m, 45.0) for k in range(3)]
+    elsewhere += [(0.90 - 0.01 * k, 5.0 + 0.2 * k, 1.3, m, 5.0) for k in range(2)]
+    own = Candidate("r0", 1.0, hits=elsewhere + [(0.8, start_s, tempo, m, start_s)], record=_contour_record(0, songs[0]))
+    others = [Candidate(f"r{i}", 0.9, hits=[(0.9, 10.0 + 5 * i, 1.0, m, 10.0 + 5 * i)], record=_contour_record(i, songs[i]))
+              for i in range(1, len(songs))]
+    cands = [own] + others if first else others + [own]
+    qa = analysis.QueryAnalysis(length_s, hum, 0.0, melody.query_windows(hum), length_s)
+    results = rerank.rerank(None, qa, cands)
+    costs = {r.song.song_id: r.cost for r in results}
+    if first:
+        assert results[0].song.song_id == "r0" and costs["r0"] < 0.2
+        assert results[0].match_start_s == pytest.approx(start_s, abs=1.0)
+    else:
+        assert costs["r0"] > 0.6
+
+
 def test_the_re_rank_scores_a_song_by_where_the_first_stage_ranked_it_too():
     """The same hum, the same candidates: its song handed on first or last by the first stage. It
     wins the alignment either way; its score is lower when the first stage ranked it last."""
