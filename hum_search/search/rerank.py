@@ -153,7 +153,7 @@ def hit_positions(cands: list[Candidate]) -> list[list[tuple[float, float, float
     hit at its own place and tempo (7th best) was never aligned: 11th, at rank 1 with this. 150
     `wide` hums per seed (first stage and re-rank as the CLI runs them), MRR seeds 0-3: 0.935 / 0.967 /
     0.928 / 0.950 -> 0.932 / 0.967 / 0.933 / 0.957 (top-1 +3, -1: 138 / 145 / 137 / 141 -> 137 /
-    145 / 138 / 143), `dev` the same (one seed-2 hum 38th -> 6th); 20 songs: the same ranks;
+    145 / 138 / 143), `dev` one seed-2 hum 38th -> 6th, one 4th -> 5th; 20 songs: the same ranks;
     a third region for every candidate (the next distinct position, whatever its tempo) instead:
     0.932 / 0.963 / 0.933 / 0.946, for 3-6 times the extra alignments."""
     orders = [sorted(c.hits, key=lambda h: -h[0]) for c in cands]
