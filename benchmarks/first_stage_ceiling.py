@@ -14,7 +14,7 @@ shipped, so the difference is what the first stage's choice of songs and places 
 of any first stage. The generator's metadata is read here only, never by the search.
 
 Measured 2026-12-03 (docs/melody.md, stop 37), `wide`, seeds 0 / 1 / 2 / 3, top-10 0.960 / 0.967 /
-0.960 / 0.967 -> 0.973 / 0.987 / 0.993 / 0.987, MRR 0.932 / 0.967 / 0.933 / 0.957 -> 0.945 / 0.979
+0.960 / 0.967 -> 0.973 / 0.987 / 0.993 / 0.987, MRR 0.932 / 0.967 / 0.933 / 0.957 -> 0.949 / 0.979
 / 0.956 / 0.973: 13 of the 22 hums outside the top 10 come in, 9 of them songs the first stage
 never handed on.
 """
@@ -37,12 +37,6 @@ from hum_search.features import melody  # noqa: E402
 from hum_search.features.extract import analyze_query  # noqa: E402
 from hum_search.search import candidates, rerank  # noqa: E402
 from hum_search.search.candidates import Candidate  # noqa: E402
-
-
-def circular_mean(contour: np.ndarray) -> float:
-    """Mean pitch class (semitones, 0-12) of the voiced frames, as the first stage's windows measure it."""
-    v = contour[~np.isnan(contour)]
-    return float(np.angle(np.exp(2j * np.pi * v / 12).mean()) * 12 / (2 * np.pi)) % 12 if len(v) else 0.0
 
 
 def rank_of(results, song_id: str) -> int | None:
@@ -88,8 +82,10 @@ def measure(instance: str, store_dir: str, profile: str) -> list[tuple[str, int 
             song_id = song_of[os.path.basename(q["song"])]
             cands = candidates.candidates(engine.store, qa, None)
             tempo = q["duration_s"] / max(q["hum_duration_s"], 1e-3)  # song seconds per hum second
-            window = qa.contour[: int(melody.SEGMENT_S / tempo * melody.CONTOUR_FPS)]
-            position = (q["start_s"], tempo, circular_mean(window), q["start_s"])
+            # the hum's first window at that tempo, its mean pitch measured as the first stage's windows are
+            length = melody.SEGMENT_S / tempo * melody.CONTOUR_FPS
+            q_mean = float(melody.window_vectors(qa.contour, np.zeros(1), length, partial=True)[1][0])
+            position = (q["start_s"], tempo, q_mean, q["start_s"])
             shipped = rank_of(rerank.rerank(engine.store, qa, cands), song_id)
             out.append((q["id"], shipped, rank_of(told(engine.store, qa, cands, song_id, position), song_id),
                         any(c.song_id == song_id for c in cands)))
