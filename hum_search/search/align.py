@@ -47,7 +47,7 @@ PAD_COST = COST_CAP  # cost of a padding frame (regions have different lengths)
 DOWNSAMPLE = 2  # align at CONTOUR_FPS / DOWNSAMPLE (12.5 frames per second)
 STEP_PENALTY = 0.5  # added for each non-diagonal step (a local tempo change): rhythm counts
 MIN_REGIONS_PER_THREAD = 32  # fewer regions than this are aligned on the calling thread
-_THREADS = min(os.cpu_count() or 1, 4)  # alignment threads (2 on the 2-core machine: 70 -> 47 ms per hum)
+THREADS = min(os.cpu_count() or 1, 4)  # alignment threads (2 on the 2-core machine: 70 -> 47 ms per hum)
 _POOL: ThreadPoolExecutor | None = None
 _LAZY_LOCK = threading.Lock()
 
@@ -91,15 +91,21 @@ def align(query: np.ndarray, regions: np.ndarray, *, track: bool = False) -> Ali
     if len(q) == 0 or m == 0 or b == 0:
         return Alignment(np.full(b, np.inf, np.float32), np.zeros(b, np.int64), np.zeros(b, np.int64),
                          np.full(b, 0.0 if track else np.nan, np.float32))
-    parts = np.array_split(np.arange(b), min(_THREADS, max(b // MIN_REGIONS_PER_THREAD, 1)))
+    parts = np.array_split(np.arange(b), min(THREADS, max(b // MIN_REGIONS_PER_THREAD, 1)))
 
     def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return _KERNEL(q, np.ascontiguousarray(regions[rows]), COST_CAP, UNVOICED_COST, PAD_COST, STEP_PENALTY,
                        PITCH_TOLERANCE, track)
 
-    out = list(_pool().map(run, parts)) if len(parts) > 1 else [run(parts[0])]
+    out = in_parallel(run, parts)
     cost, start, end, matched = (np.concatenate(x) for x in zip(*out))
     return Alignment(cost=cost.astype(np.float32), start=start, end=end, matched=matched.astype(np.float32))
+
+
+def in_parallel(run, parts: list) -> list:
+    """``[run(p) for p in parts]``, the parts side by side on the alignment threads (a compiled
+    programme that releases the GIL); one part runs on the calling thread."""
+    return list(_pool().map(run, parts)) if len(parts) > 1 else [run(parts[0])]
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -109,7 +115,7 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _LAZY_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="hum-search-align")
+            _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="hum-search-align")
         return _POOL
 
 

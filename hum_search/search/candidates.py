@@ -50,6 +50,14 @@ grows with the catalogue. Every other store (a large one, Elasticsearch) gets tw
    restricted to the coarse pass's songs: 32 coarse windows alone lost dev medium MRR 0.973 ->
    0.938; with the fine pass it is back (benchmarks/window_plans.py, docs/benchmark-history.md).
 
+3. Whole-line pass (``lines.py``), where the store searches exactly and the catalogue is small
+   (at most ``lines.LINE_MAX_MUSIC_S`` seconds of song lines): the hum aligned by subsequence DTW
+   with every song's whole line, without the windows' fixed rhythm; its ``lines.LINE_SONGS`` best
+   songs are handed on with the place each matched at (``Candidate.places``), appended where the
+   vote lacks them (``with_line_places``). `wide` top-10 on four seeds of the development
+   benchmark 0.960 / 0.967 / 0.960 / 0.967 -> 0.960 / 0.993 / 0.980 / 0.973, for about 80 ms per
+   hum at 300 songs (``lines.py``).
+
 The fine pass's baseline: it ranks only the coarse songs, the few hundred of the catalogue most
 like the hum, so a window's 20th best among them sits far below the catalogue's 20th best, and the
 coarse songs' near misses counted as evidence against the hummed song (which the exact search over
@@ -81,6 +89,7 @@ from ..features import melody
 from ..features.extract import QueryAnalysis
 from ..store.base import Store, cosine_score
 from ..types import SegmentHit, SongRecord
+from . import lines
 
 K_PER_WINDOW = 20  # songs the kNN returns for each query window
 RERANK_SONGS = 50  # candidates re-ranked by alignment, for a hum of RERANK_REF_S or longer...
@@ -108,6 +117,7 @@ class Candidate:
     hits: list[tuple[float, float, float, float, float]] = field(default_factory=list)
     # (score, estimated hum start in the song, tempo, query window mean pitch, song segment start)
     record: SongRecord | None = None  # the song with its melody, when the first stage read it already
+    places: list[lines.Place] = field(default_factory=list)  # (start, tempo, key) from the whole-line pass
 
 
 def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) -> list[Candidate]:
@@ -123,7 +133,8 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     both, n_fine = melody.joined(fine, outer), len(fine.vectors)
     if n_fine and store.searches_exactly():  # a small catalogue: one exact pass over all of it
         hits = store.melody_knn(both.vectors, k=K_PER_WINDOW, genres=genres, per_song=1)
-        return with_outer(vote(fine, hits[:n_fine], K_PER_WINDOW, keep=keep), outer, hits[n_fine:], None)
+        found = with_outer(vote(fine, hits[:n_fine], K_PER_WINDOW, keep=keep), outer, hits[n_fine:], None)
+        return with_line_places(found, lines.line_places(store, qa, genres))
     ranked = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K,
                   keep=MIDDLE_FROM_SONGS)
     coarse = ranked[:COARSE_SONGS]
@@ -158,6 +169,22 @@ def with_outer(found: list[Candidate], outer: melody.QueryWindows, hits: list[li
     have = {c.song_id for c in found}
     new = [c for c in vote(outer, hits, K_PER_WINDOW, base_rank=base_rank) if c.song_id not in have]
     return found + new[:OUTER_SONGS]
+
+
+def with_line_places(found: list[Candidate], places: list[tuple[SongRecord, lines.Place]]) -> list[Candidate]:
+    """``found`` with the whole-line pass's places (``lines.py``) added to its songs, and the songs
+    it lacks appended in the pass's order, each with its one place and no hits."""
+    by_id = {c.song_id: c for c in found}
+    out = list(found)
+    for record, place in places:
+        c = by_id.get(record.meta.song_id)
+        if c is None:
+            c = by_id[record.meta.song_id] = Candidate(record.meta.song_id, 0.0, [], record=record)
+            out.append(c)
+        elif c.record is None:
+            c.record = record
+        c.places.append(place)
+    return out
 
 
 def middle_pass(store: Store, ranked: list[Candidate], fine: melody.QueryWindows, span_s: float) -> list[Candidate]:

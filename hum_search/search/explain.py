@@ -26,7 +26,16 @@ def explain(store: Store, response: SearchResponse, result: Result) -> MatchPlot
     region = rec.melody.contour[a:b] - result.transpose  # song in the hum's key
     if np.all(np.isnan(query)) or np.all(np.isnan(region)):
         return None
+    # A match that runs off the song's end (its last hum frames aligned past it, as a wrong note
+    # would be) is reported up to the end: the path needs at least one song frame per two hum
+    # frames, so the region is made that long (frames without melody), and the path's points past
+    # the song's end are not drawn.
+    need = (len(query) + 1) // 2 + 1
+    if len(region) < need:
+        region = np.concatenate([region, np.full(need - len(region), np.nan, region.dtype)])
     qi, rj = align.alignment_path(query, region)
+    inside = a + rj < len(rec.melody.contour)
+    qi, rj = qi[inside], rj[inside]
     pad = int(2 * fps)
     lo, hi = max(0, a - pad), min(len(rec.melody.contour), b + pad)
     song_pitch = rec.melody.contour[lo:hi]

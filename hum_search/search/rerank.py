@@ -1,7 +1,8 @@
 """Second stage of a hum search: the alignment re-rank of the first stage's candidates.
 
-The candidates are aligned (``align.py``) around their REGIONS_PER_SONG best hit positions, each
-resampled at REGION_SCALES times the hit's tempo, in the key estimated from the hit and, where it
+The candidates are aligned (``align.py``) around their REGIONS_PER_SONG best hit positions and
+the places the whole-line pass found them at (``lines.py``), each resampled at REGION_SCALES times
+the hit's tempo, in the key estimated from the hit and, where it
 differs, in a second key estimate (``_second_keys``: the most common pitch difference between the
 song and the hum over the frames the region's tempo pairs up). The FINE_SONGS best songs' two best
 regions are aligned again FINE_SHIFTS semitones either side (the key estimate from one window is
@@ -80,9 +81,10 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
     means = iter(_segment_means([(contour, [x[3] for x in chosen]) for _, contour, chosen in picked]))
     regions: list[_Region] = []
     for c, contour, chosen in picked:
-        for (start, tempo, q_mean, _), seg_mean in zip(chosen, means):
+        keyed = [(start, tempo, seg_mean - q_mean) for (start, tempo, q_mean, _), seg_mean in zip(chosen, means)]
+        for start, tempo, key in keyed + c.places:  # (the whole-line pass's places come with their key)
             for f in REGION_SCALES:
-                r = _region(c.song_id, contour, start, tempo * f, seg_mean - q_mean, query_len_s)
+                r = _region(c.song_id, contour, start, tempo * f, key, query_len_s)
                 if r is not None:
                     regions.append(r)
     regions += _second_keys(qa.contour, regions)
@@ -190,7 +192,7 @@ def _best_supported(orders: list[list[tuple]]) -> list[int]:
     score = np.fromiter((h[0] for o in orders for h in o), np.float64, int(n.sum()))
     start = np.fromiter((h[1] for o in orders for h in o), np.float64, int(n.sum()))
     first = np.concatenate([[0], np.cumsum(n)[:-1]])
-    last = first + np.maximum(n, 1) - 1
+    last = np.minimum(first + np.maximum(n, 1) - 1, len(score) - 1)  # (a list without hits: any index)
     median = 0.5 * (score[np.minimum(first + (n - 1) // 2, last)] + score[np.minimum(first + n // 2, last)])
     evidence = np.maximum(score - median[owner], 0.0)
     key = owner * (start.max() - start.min() + 4 * SUPPORT_S + 1.0) + start  # lists far apart
