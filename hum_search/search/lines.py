@@ -90,17 +90,18 @@ def line_places(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) -
 
 def _catalogue(store: Store, genres: Sequence[str] | None) -> dict[str, SongRecord] | None:
     """Every song of the catalogue (of ``genres``) with a melody line, read with their lines; None
-    where they hold more than LINE_MAX_MUSIC_S seconds of line."""
+    where they last more than LINE_MAX_MUSIC_S seconds (told from their tags first: the lines of a
+    catalogue too large are not read)."""
     ids = list(dict.fromkeys(state.song_id for state in store.file_states().values()))
     if not ids:
         return {}
-    records = store.get(ids, melody=True, sound=False, segments=False)
     wanted = set(genres) if genres else None
-    out = {sid: rec for sid, rec in records.items() if rec.melody is not None and len(rec.melody.contour) > 0
-           and (wanted is None or rec.meta.genre in wanted)}
-    if sum(len(r.melody.contour) for r in out.values()) > LINE_MAX_MUSIC_S * melody.CONTOUR_FPS:
+    metas = store.get(ids, melody=False, sound=False, segments=False)
+    ids = [sid for sid, rec in metas.items() if wanted is None or rec.meta.genre in wanted]
+    if sum(metas[sid].meta.duration_s for sid in ids) > LINE_MAX_MUSIC_S:
         return None
-    return out
+    records = store.get(ids, melody=True, sound=False, segments=False)
+    return {sid: rec for sid, rec in records.items() if rec.melody is not None and len(rec.melody.contour) > 0}
 
 
 def best_places(query: np.ndarray, contours: list[np.ndarray], k: int) -> list[tuple[int, Place]]:
