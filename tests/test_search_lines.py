@@ -120,7 +120,7 @@ def test_the_line_pass_runs_only_on_a_catalogue_it_can_align_whole(tunes_store, 
     hum = _rhythm_changed_hum(songs[3], 30, 14, np.random.default_rng(1))
     assert len(lines.line_places(store, _query(hum), None)) == lines.LINE_SONGS
     monkeypatch.setattr(lines, "LINE_MAX_MUSIC_S", 120 * 64.0 - 1.0)  # one second less than the catalogue
-    assert lines.line_places(store, _query(hum), None) == []
+    assert lines.line_places(store, _query(hum), None) is None  # (the candidates then align stretches)
     monkeypatch.undo()
     monkeypatch.setattr(store, "search_mode", "ann")  # a store that does not search exactly (large, or Elasticsearch)
     assert lines.line_places(store, _query(hum), None) == []
@@ -185,3 +185,55 @@ def test_a_match_that_runs_off_the_song_s_end_is_still_drawn(tmp_path):
         assert plot.hum_time_s.min() >= end - 3.0 - 1e-6 and plot.hum_time_s.max() < end
     finally:
         store.close()
+
+
+def test_on_a_large_catalogue_the_pass_aligns_a_stretch_and_places_the_match_in_the_whole_song():
+    """Stretches of three songs (r7's from 35 to 55 s holds the hum's passage, 40-48 s); the match
+    is placed in song seconds, not the stretch's; a stretch past the song's ends is clipped, and one
+    with no line left is skipped."""
+    songs = _tunes(5, 10)
+    records = [_record(i, s) for i, s in enumerate(songs)]
+    hum = songs[7][int(40.0 * melody.CONTOUR_FPS): int(48.0 * melody.CONTOUR_FPS)] - 4.0
+    stretches = [(records[2], 10.0, 30.0), (records[7], 35.0, 55.0), (records[4], -5.0, 500.0),
+                 (records[5], 70.0, 80.0)]  # (r5 is 64 s long: nothing left)
+    places = lines.stretch_places(_query(hum), stretches)
+    assert [record.meta.song_id for record, _ in places] == ["r7", "r4", "r2"]
+    start, tempo, key = places[0][1]
+    assert (tempo, key) == (1.0, 4.0) and start == pytest.approx(40.0, abs=0.5)
+    assert lines.stretch_places(_query(hum[:20]), stretches) == []  # (too few voiced frames)
+
+
+@pytest.mark.parametrize("plan", ["exact, too long", "two passes, records", "two passes, index"])
+def test_a_hum_in_another_rhythm_is_found_where_the_catalogue_is_too_long_to_align_whole(tunes_store, monkeypatch,
+                                                                                         plan):
+    """The hums of the test above where the whole lines are not aligned: the vote's best songs are
+    aligned around their best hit, and the hums the windows miss are found. An exact store whose
+    lines are over LINE_MAX_MUSIC_S; a store that does not search exactly (a large embedded store,
+    Elasticsearch), with both of its fine passes: over the coarse songs' records (Elasticsearch)
+    and over the approximate index's stretches (a large embedded store)."""
+    store, songs = tunes_store
+    if plan == "exact, too long":
+        monkeypatch.setattr(lines, "LINE_MAX_MUSIC_S", 120 * 64.0 - 1.0)
+    else:
+        monkeypatch.setattr(store, "search_mode", "ann")
+        assert not store.searches_exactly()
+    if plan == "two passes, index":
+        monkeypatch.setattr(candidates, "FINE_WHOLE_MAX_SEGMENTS", 0)
+    monkeypatch.setattr(candidates, "RERANK_SONGS", 10)
+    monkeypatch.setattr(candidates, "RERANK_MAX_SONGS", 10)
+    rng = np.random.default_rng(8)
+    hums = [(k, 20 + 9 * k, _rhythm_changed_hum(songs[k], 20 + 9 * k, 14, rng)) for k in range(8)]
+
+    def firsts() -> list[bool]:
+        out = []
+        for k, first_note, hum in hums:
+            results = rerank.rerank(store, _query(hum), candidates.candidates(store, _query(hum), None))
+            start_s = first_note * NOTE_FRAMES / melody.CONTOUR_FPS
+            out.append(results[0].song.song_id == f"r{k}" and abs(results[0].match_start_s - start_s) < 1.5)
+        return out
+
+    with_stretches = firsts()
+    monkeypatch.setattr(candidates, "STRETCH_SONGS", 0)
+    without = firsts()
+    assert sum(with_stretches) >= len(hums) - 1, with_stretches
+    assert sum(without) <= sum(with_stretches) - 3, (with_stretches, without)

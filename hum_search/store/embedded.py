@@ -56,9 +56,16 @@ STORE_FILE, DB_FILE, STORE_KIND = files.STORE_FILE, files.DB_FILE, files.STORE_K
 _CHUNK_SEGMENTS = 8192  # segments per block of the similarity product
 _INDEX_BITS = 14  # a song's segments are numbered in 14 bits: 16384 x 0.4 s = 109 min > the 60 min limit
 _KEY_SCALE = float(1 << (31 - _INDEX_BITS - 1))  # cosine steps of 2^-16 in the remaining bits
-# Above this many stored segments (about 600 songs of 3.5 min) melody kNN goes through the
-# approximate index (ann.py); below it the exact product is as fast and needs no index file.
-EXACT_MAX_SEGMENTS = 300_000
+# Above this many stored segments (about 30,000 s of music: 375 songs of 80 s, 150 of 3.5 min)
+# melody kNN goes through the approximate index (ann.py) and the search takes two passes
+# (search/candidates.py); below it the exact product needs no index file, and the search's one exact
+# pass (every fine window against every segment) and the whole-line pass (search/lines.py, up to
+# about as many seconds of lines) are affordable. Above it the one exact pass costs more than the
+# two: the seed-0 development instance's hums against 600 songs (204,000 segments;
+# benchmarks/scale.py --sizes 300), exact / two passes: search p50 206 / 88 ms (`wide`), p95 over
+# hums of at most 10 s 264 / 162 (`wide`) and 289 / 169 (`dev`), MRR 0.921 / 0.928 and 0.988 / 0.990.
+# (300,000 before stop 39.)
+EXACT_MAX_SEGMENTS = 75_000
 # Segments the approximate index returns per song asked for (a window's 120 songs: 960 segments).
 # 16 -> 8 on the scale benchmark's 150 dev hums (benchmarks/scale.py stores): the same MRR at
 # 1,300 / 10,300 / 100,300 songs (0.933 / 0.883 / 0.751), total p50 -7 / -9 / -48 ms.
