@@ -142,7 +142,7 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
         found = with_outer(voted[:keep], outer, hits[n_fine:], None)
         places = lines.line_places(store, qa, genres)
         if places is None:  # (too long to align whole)
-            places = stretch_line_places(store, qa, voted, span_s)
+            places = stretch_line_places(qa, voted, span_s, with_lines(store, found, voted))
         return with_line_places(found, places)
     ranked = vote(w, store.melody_knn(w.vectors, k=COARSE_K, genres=genres, per_song=1), COARSE_K,
                   keep=MIDDLE_FROM_SONGS)
@@ -154,7 +154,7 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
     if fast is not None:
         out = vote(fine, fast[:n_fine], K_PER_WINDOW, keep=keep, base_rank=FINE_BASE_RANK)
         out = with_outer(out, outer, fast[n_fine:], FINE_BASE_RANK)
-        return with_line_places(out, stretch_line_places(store, qa, coarse, span_s))
+        return with_line_places(out, stretch_line_places(qa, coarse, span_s, with_lines(store, out, coarse)))
     records = store.get([c.song_id for c in coarse], melody=True, sound=False)
     regions = fine_regions(coarse, records, qa)
     hits = local_knn(records, both.vectors, K_PER_WINDOW, regions)
@@ -163,20 +163,26 @@ def candidates(store: Store, qa: QueryAnalysis, genres: Sequence[str] | None) ->
                      outer, hits[n_fine:], base_rank)
     for c in out:  # the re-rank needs the same records: not read twice
         c.record = records.get(c.song_id)
-    return with_line_places(out, stretch_line_places(store, qa, coarse, span_s, records))
+    return with_line_places(out, stretch_line_places(qa, coarse, span_s, records))
 
 
-def stretch_line_places(store: Store, qa: QueryAnalysis, voted: list[Candidate], span_s: float,
-                        records: dict[str, SongRecord] | None = None) -> list[tuple[SongRecord, lines.Place]]:
+def stretch_line_places(qa: QueryAnalysis, voted: list[Candidate], span_s: float,
+                        records: dict[str, SongRecord]) -> list[tuple[SongRecord, lines.Place]]:
     """The whole-line pass where the catalogue is too long to align whole: the STRETCH_SONGS best of
-    ``voted`` (a vote's ranking), each aligned around its best hit (``hit_regions``' first, the hum's
-    span at the hit's tempo and FINE_MARGIN_S either side; ``lines.stretch_places``), their lines
-    read from ``store`` unless ``records`` holds them."""
-    songs = [c for c in voted[:STRETCH_SONGS] if c.hits]
-    if records is None:
-        records = store.get([c.song_id for c in songs], melody=True, sound=False, segments=False) if songs else {}
-    return lines.stretch_places(qa, [(records[c.song_id], lo, hi) for c in songs if c.song_id in records
-                                     for lo, hi in hit_regions(c, span_s)[:1]])
+    ``voted`` (a vote's ranking) whose lines ``records`` holds, each aligned around its best hit
+    (``hit_regions``' first: the hum's span at the hit's tempo, FINE_MARGIN_S either side;
+    ``lines.stretch_places``)."""
+    return lines.stretch_places(qa, [(records[c.song_id], lo, hi) for c in voted[:STRETCH_SONGS]
+                                     if c.hits and c.song_id in records for lo, hi in hit_regions(c, span_s)[:1]])
+
+
+def with_lines(store: Store, found: list[Candidate], voted: list[Candidate]) -> dict[str, SongRecord]:
+    """The lines (contours, no segments) of the STRETCH_SONGS best of ``voted``, read at once; the
+    candidates in ``found`` among them keep theirs for the re-rank, which then reads only the others."""
+    records = store.get([c.song_id for c in voted[:STRETCH_SONGS]], melody=True, sound=False, segments=False)
+    for c in found:
+        c.record = c.record or records.get(c.song_id)
+    return records
 
 
 def with_outer(found: list[Candidate], outer: melody.QueryWindows, hits: list[list[SegmentHit]],

@@ -102,7 +102,8 @@ def line_places(store: Store, qa: QueryAnalysis,
     return [(songs[i], place) for i, place in best_places(query, [r.melody.contour for r in songs], LINE_SONGS)]
 
 
-def stretch_places(qa: QueryAnalysis, stretches: Sequence[tuple[SongRecord, float, float]]) -> list[tuple[SongRecord, Place]]:
+def stretch_places(qa: QueryAnalysis,
+                   stretches: Sequence[tuple[SongRecord, float, float]]) -> list[tuple[SongRecord, Place]]:
     """The pass over a catalogue too large to align whole: each of ``stretches`` (a song, and the
     song seconds from and to which its line is aligned: around the coarse vote's best hit, given by
     ``candidates.py``) instead of each whole line. The LINE_SONGS best, one per stretch, best first,
