@@ -111,7 +111,7 @@ MIDDLE_MARGIN_S = 1.5  # ...around each song's best coarse hit, this many song s
 FINE_BASE_RANK = 5  # the fine pass's baseline: each window's 5th best coarse song (module docstring)
 NO_BASE_SCORE = 0.5  # a window's baseline when the store returned fewer than K_PER_WINDOW songs
 OUTER_SONGS = 5  # candidates added from the outer-tempo windows' own vote (``with_outer``)
-STRETCH_SONGS = 150  # two passes: the coarse vote's best songs whose stretch the whole-line pass aligns
+STRETCH_SONGS = 150  # the vote's best songs whose stretch the whole-line pass aligns where whole lines are not
 
 
 @dataclass

@@ -104,8 +104,8 @@ def line_places(store: Store, qa: QueryAnalysis,
 
 def stretch_places(qa: QueryAnalysis,
                    stretches: Sequence[tuple[SongRecord, float, float]]) -> list[tuple[SongRecord, Place]]:
-    """The pass over a catalogue too large to align whole: each of ``stretches`` (a song, and the
-    song seconds from and to which its line is aligned: around the coarse vote's best hit, given by
+    """The pass over a catalogue too long to align whole: each of ``stretches`` (a song, and the
+    song seconds from and to which its line is aligned: around the vote's best hit, chosen by
     ``candidates.py``) instead of each whole line. The LINE_SONGS best, one per stretch, best first,
     each with its place in the whole song."""
     query = hum_line(qa) if LINE_SONGS > 0 else None
