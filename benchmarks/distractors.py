@@ -121,13 +121,23 @@ def song_contour(rng: np.random.Generator, mel: dict) -> np.ndarray:
 
 
 # --- songs ------------------------------------------------------------------------------------------
+def distractor_id(i: int, seed: int, pooled: bool) -> str:
+    """The song id of distractor number ``i`` (``pooled``: its melody is from a pool)."""
+    return hashlib.sha1(f"distractor-{seed}-{'pool' if pooled else 'folk'}-{i}".encode()).hexdigest()[:16]
+
+
+def distractor_melody(rng: np.random.Generator, pool: list[dict] | None) -> dict:
+    """The melody a distractor's generator ``rng`` draws first (from the pool, or a random folk tune)."""
+    return pool[int(rng.integers(len(pool)))] if pool else folk_melody(rng)
+
+
 def distractor(i: int, seed: int, pool: list[dict] | None) -> SongRecord:
     """Distractor number ``i`` (the same for the same ``seed`` and source, whatever else is built)."""
     rng = np.random.default_rng([seed, i])
-    mel = pool[int(rng.integers(len(pool)))] if pool else folk_melody(rng)
+    mel = distractor_melody(rng, pool)
     c = song_contour(rng, mel)
     feats = melody.song_segments(c)
-    sid = hashlib.sha1(f"distractor-{seed}-{'pool' if pool else 'folk'}-{i}".encode()).hexdigest()[:16]
+    sid = distractor_id(i, seed, bool(pool))
     meta = SongMeta(song_id=sid, path=f"/distractors/{sid}.mp3", title=f"{mel.get('title', 'Tune')} (distractor {i})",
                     artist="synthetic", album=None, genre=GENRES[i % len(GENRES)], duration_s=len(c) / FPS,
                     content_hash=sid * 4, file_size=1, file_mtime=0.0, indexed_at="2026-01-01T00:00:00Z")
