@@ -157,6 +157,32 @@ def test_a_song_s_copies_are_not_its_rivals_but_untitled_files_are_each_their_ow
         assert max(tie[:2]) < CONFIDENT_MIN_SCORE
 
 
+def test_results_are_ordered_by_score_and_a_near_tie_in_cost_goes_to_the_better_evidence():
+    """Two songs at nearly the same cost: the one the first stage ranked first and that matches more
+    of the hum scores higher and is listed first, ranks renumbered; a clear lead in cost keeps its
+    place; equal scores keep the cost's order. Cost order alone would list the other first."""
+    from hum_search.search.scoring import by_score
+
+    def result(song_id, cost, matched):
+        meta = SongMeta(song_id, f"/m/{song_id}.mp3", song_id, None, None, None, 60.0, "0" * 64, 1, 1.0, "")
+        return Result(rank=1, song=meta, score=0.0, cost=cost, matched=matched)
+
+    near = [result("a", 0.40, 0.45), result("b", 0.41, 0.70), result("c", 0.60, 0.30)]  # cost order
+    ranked = by_score(score_results(near, first_ranks=[40, 0, 5]))
+    assert [r.song.song_id for r in ranked] == ["b", "a", "c"]
+    assert [r.rank for r in ranked] == [1, 2, 3]
+    assert ranked[0].score > ranked[1].score > ranked[2].score
+
+    clear = [result("a", 0.10, 0.90), result("b", 0.45, 0.95), result("c", 0.60, 0.30)]
+    ranked = by_score(score_results(clear, first_ranks=[40, 0, 5]))
+    assert [r.song.song_id for r in ranked] == ["a", "b", "c"] and ranked[0].score >= CONFIDENT_MIN_SCORE
+
+    same = [result("x", 0.3, 0.5), result("y", 0.3, 0.5)]
+    for r in same:
+        r.score = 0.25
+    assert [r.song.song_id for r in by_score(same)] == ["x", "y"]
+
+
 def hum_bytes(y: np.ndarray, sr: int = 16000) -> bytes:
     import io
 

@@ -8,8 +8,8 @@ song and the hum over the frames the region's tempo pairs up). The FINE_SONGS be
 regions are aligned again FINE_SHIFTS semitones either side (the key estimate from one window is
 not exact) and at FINE_TEMPO_SCALES times their tempo; the first stage's OTHER_TEMPO_SONGS best
 songs are also aligned at their best hit of a tempo those regions do not cover (``hit_positions``).
-The mean alignment cost ranks the songs and the
-alignment says where the match is; ``scoring.py`` turns costs into scores.
+The alignment says where the match is, and its mean cost, with the first stage's rank and the
+share of the hum matched, makes each song's score (``scoring.py``), which orders the results.
 
 Why the tempo scales and the second key: a slow or uneven hum's windows often match best at the
 wrong tempo (a hum at 0.78x whose best windows assume 1.3-1.4x), and a region resampled at that
@@ -39,7 +39,7 @@ from ..store.base import Store
 from . import align
 from .candidates import Candidate
 from .results import Result
-from .scoring import score_results
+from .scoring import by_score, score_results
 
 REGIONS_PER_SONG = 2  # distinct hit positions aligned per candidate
 REGION_GAP_S = 2.0  # hit positions closer than this are the same region
@@ -65,7 +65,8 @@ OTHER_TEMPO_SONGS = 10
 
 
 def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Result]:
-    """Align the hum with each candidate around its best hits; results ranked by alignment cost, scored."""
+    """Align the hum with each candidate around its best hits; results scored from their alignment
+    costs and ranked by score (``scoring.by_score``)."""
     if not cands:
         return []
     songs = {c.song_id: c.record for c in cands if c.record is not None}
@@ -132,7 +133,7 @@ def rerank(store: Store, qa: QueryAnalysis, cands: list[Candidate]) -> list[Resu
                               match_start_s=max(0.0, start), match_end_s=min(end, meta.duration_s),
                               transpose=float((m.key + 6) % 12 - 6), matched=m.matched))
     first = {c.song_id: i for i, c in enumerate(cands)}  # the first stage's rank of each song
-    return score_results(results, [first[m.region.song_id] for m in ranked], voiced_s=qa.voiced_s)
+    return by_score(score_results(results, [first[m.region.song_id] for m in ranked], voiced_s=qa.voiced_s))
 
 
 def hit_positions(cands: list[Candidate]) -> list[list[tuple[float, float, float, float]]]:

@@ -3,7 +3,7 @@
 Hum mode (the melody channel), one file per role:
 1. ``features.extract``: the hum's contour and its query windows (a few tempo ratios x offsets).
 2. ``candidates.py``: one batch of kNN searches (one per window) and a vote -> candidate songs.
-3. ``rerank.py``: the candidates aligned with the hum (``align.py``), ranked by alignment cost.
+3. ``rerank.py``: the candidates aligned with the hum (``align.py``), scored and ranked by score.
 4. ``scoring.py``: a calibrated score per result and the confidence flag; ``explain.py``: the plot
    of why a result matched.
 
