@@ -4,8 +4,9 @@ The queries file has one JSON object per line with at least ``query`` (the recor
 (the target). Relative ``query`` paths are taken from the queries file's folder, relative ``song``
 paths from the music folder: the format of the development benchmark (shared/qbh), so a user can
 point it at their own recordings or at a public query-by-humming corpus converted to it. Optional
-fields are used for breakdowns: ``profile``, ``snr_db``, ``start_s`` and ``song_pass_starts_s``
-(match-position accuracy).
+fields are used for breakdowns: ``profile``, ``snr_db``, the recording's ``noise``, ``voice``,
+``format`` and ``sr`` (BREAKDOWN_FIELDS: the factors of the benchmark scorer's breakdown), and
+``start_s`` and ``song_pass_starts_s`` (match-position accuracy).
 
 Out-of-catalogue behaviour: with ``ooc_fraction`` > 0, that share of the queried songs (a fixed,
 hash-based choice) is left out of the index, so their queries have no right answer. The report then
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 SNR_BUCKETS = ((None, 10, "<10 dB"), (10, 15, "10-15 dB"), (15, 20, "15-20 dB"), (20, 25, "20-25 dB"),
                (25, None, ">=25 dB"))
+# query fields broken down by value when a queries file has them: what the recording was (the
+# development benchmark scorer's factors besides the SNR bucket)
+BREAKDOWN_FIELDS = ("noise", "voice", "syllable", "format", "sr")
 POSITION_TOLERANCE_S = 3.0  # a reported match start this close to the truth counts as right
 TOP = 10
 
@@ -82,7 +86,11 @@ class EvalReport:
         out["index_songs_per_hour"] = self.index_songs_per_hour
         out["songs_indexed"] = self.songs_indexed
         out["by_profile"] = {k: _rank_metrics(v) for k, v in _group(inc, lambda o: o.info.get("profile")).items()}
-        out["by_snr"] = {k: _rank_metrics(v) for k, v in _group(inc, _snr_bucket).items()}
+        by_snr = _group(inc, _snr_bucket)  # in the buckets' order, low SNR first
+        out["by_snr"] = {name: _rank_metrics(by_snr[name]) for _, _, name in SNR_BUCKETS if name in by_snr}
+        out["by_factor"] = {f: {k: _rank_metrics(v) for k, v in _group(inc, lambda o, f=f: o.info.get(f)).items()}
+                            for f in BREAKDOWN_FIELDS}
+        out["by_factor"] = {f: groups for f, groups in out["by_factor"].items() if groups}
         return out
 
     def worst(self, n: int = 10) -> list[QueryOutcome]:
@@ -209,8 +217,8 @@ def _run_queries(searcher: Searcher, queries: list[dict[str, Any]], holdout: set
         if progress:
             progress("query", i, len(queries))
         target = q["song_abs"]
-        info = {k: q[k] for k in ("profile", "snr_db", "tempo_factor", "transpose_semitones", "voice", "syllable",
-                                  "noise", "format") if k in q}
+        info = {k: q[k] for k in ("profile", "snr_db", "tempo_factor", "transpose_semitones", "syllable",
+                                  *BREAKDOWN_FIELDS) if k in q}
         try:
             resp = searcher.search(q["query_abs"], top=TOP, query_name=q["query"])
         except HumSearchError as e:

@@ -196,6 +196,53 @@ def test_hum_with_too_little_voiced_sound(tmp_path):
     assert_one_line_with_fix(str(e.value), "humming was heard", "hum", "at least 5 seconds")
 
 
+def _short_hum_in_fan(snr_db: float | None) -> np.ndarray:
+    """The 1.2 s hum above under an extractor fan (tests/noisy_fixtures.py) at ``snr_db``, or
+    (None) in a quiet room: a microphone's faint hiss 70 dB under the hum (with nothing but digital
+    silence around 1.2 s of humming, the hum itself is all the stationary floor there is to see)."""
+    from .noisy_fixtures import _scale_to_snr, steady_harmonic_noise
+
+    hum = np.concatenate([np.zeros(16_000, np.float32),
+                          render_notes([64, 66, 67], 0.4, 16_000, accompaniment=False, vibrato=0.1),
+                          np.zeros(2 * 16_000, np.float32)])
+    if snr_db is None:
+        return hum + np.float32(1e-4) * np.random.default_rng(1).standard_normal(len(hum)).astype(np.float32)
+    return _scale_to_snr(hum, steady_harmonic_noise(len(hum), seed=1), snr_db)
+
+
+@pytest.mark.parametrize("snr_db", [3.0, 6.0])
+def test_too_little_humming_under_a_loud_fan_names_the_noise(tmp_path, snr_db):
+    """The same too-short hum under a fan: the refusal says that the noise is what hid the humming
+    (how far the humming stood above it) and to move away from it; a quiet room's refusal does not."""
+    p = tmp_path / "short-hum-fan.wav"
+    sf.write(str(p), _short_hum_in_fan(snr_db), 16_000)
+    with pytest.raises(NoMelodyError) as e:
+        analyze_query(p)
+    assert_one_line_with_fix(str(e.value), "humming was heard", "background noise", "dB", "away from the noise")
+    p_quiet = tmp_path / "short-hum-quiet.wav"
+    sf.write(str(p_quiet), _short_hum_in_fan(None), 16_000)
+    with pytest.raises(NoMelodyError) as e_quiet:
+        analyze_query(p_quiet)
+    assert "background noise" not in str(e_quiet.value) and "away from the noise" not in str(e_quiet.value)
+
+
+def test_a_held_note_is_called_a_steady_tone_only_when_the_room_is_quiet():
+    """No window to search with: one held pitch in a quiet room is "a steady tone, not a tune"; the
+    same contour when the humming stood 5 dB above the background is blamed on the noise (a fan can
+    hide all but one of a tune's notes)."""
+    from hum_search.features.extract import _no_windows_error
+
+    held = np.full(300, 60.0, np.float32)
+    for snr_db in (None, 25.0):
+        quiet = str(_no_windows_error(held, "hum.wav", snr_db))
+        assert "steady tone" in quiet and "noise" not in quiet
+    noisy = str(_no_windows_error(held, "hum.wav", 5.0))
+    assert_one_line_with_fix(noisy, "no melody heard in hum.wav", "about 5 dB above the background noise",
+                             "away from the noise")
+    assert "steady tone" not in noisy
+    assert "nothing stands out from the background noise" in str(_no_windows_error(held, "hum.wav", -2.0))
+
+
 def test_a_few_nan_samples_are_repaired_with_a_warning(case_dir, caplog):
     with caplog.at_level(logging.WARNING, logger="hum_search"):
         y = load_audio(case_dir["bad"]["nan_few"], 16_000)

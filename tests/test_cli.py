@@ -1,5 +1,5 @@
 """The command line: ``query`` (JSON contract field by field, many files in one process, table),
-``record`` (no device, no PortAudio, a fake microphone), ``stats`` and ``remove``.
+``record`` (no device, no PortAudio, a fake microphone), ``stats``, ``remove`` and ``eval``'s breakdowns.
 
 The commands run in-process through ``hum_search.cli.main`` against a small synthetic library that
 is indexed once for the module.
@@ -303,6 +303,40 @@ def test_remove_by_path_and_id(lib, capsys, tmp_path, monkeypatch):
     assert err.strip() == "0000000000000000: no song in the index has this path or id"
     with EmbeddedStore(store_dir, current_spec(), create=False) as s:
         assert list(s.file_states()) == [str(lib.songs[3])]
+
+
+# --- eval ---------------------------------------------------------------------------------------------------
+def test_eval_breaks_results_down_by_what_the_recordings_were(lib, capsys, tmp_path):
+    """``hum-search eval`` reports top-1/5/10 and MRR per noise kind, voice, syllable, format and
+    sample rate when the queries file says them (the factors of the benchmark's breakdown), in the
+    table and in --json; a field no query has gets no rows. One query is labelled with another song
+    (hum 2 as song 3), so its groups show the miss."""
+    store = tmp_path / "store"
+    shutil.copytree(lib.store, store)
+    labels = [(0, 0, "fan", "male", 27.0), (1, 1, "fan", "female", 12.0), (2, 3, "music", "female", 4.0),
+              (3, 3, None, "child", 12.0)]
+    lines = []
+    for hum, song, noise, voice, snr_db in labels:
+        q = {"query": os.path.relpath(lib.hums[hum], tmp_path), "song": os.path.relpath(lib.songs[song], lib.music),
+             "voice": voice, "format": "wav", "snr_db": snr_db}
+        lines.append(json.dumps(q | ({"noise": noise} if noise else {})))
+    (tmp_path / "q.jsonl").write_text("\n".join(lines) + "\n")
+    args = ("eval", "--music", lib.music, "--queries", tmp_path / "q.jsonl", "--store", store)
+    rc, out, err = run_cli(capsys, *args)
+    assert rc == 0, err
+    rows = {" ".join(line.split()[:2]): line.split()[2:] for line in out.splitlines() if line.startswith("  ")}
+    assert rows["noise fan"] == ["2", "100.0%", "100.0%", "100.0%", "1.000"]
+    assert rows["noise music"][:2] == ["1", "0.0%"]
+    assert rows["voice female"][:2] == ["2", "50.0%"] and rows["voice child"][:2] == ["1", "100.0%"]
+    assert rows["format wav"][0] == "4" and not any(k.startswith(("sr ", "syllable ")) for k in rows)
+    snr_rows = [line.split("dB")[0].strip() for line in out.splitlines() if line.startswith("  SNR")]
+    assert snr_rows == ["SNR <10", "SNR 10-15", "SNR >=25"]  # low SNR first, not in the order of the names
+    rc, out, err = run_cli(capsys, *args, "--json")
+    assert rc == 0, err
+    by_factor = json.loads(out)["summary"]["by_factor"]
+    assert set(by_factor) == {"noise", "voice", "format"}
+    assert {k: v["n"] for k, v in by_factor["noise"].items()} == {"fan": 2, "music": 1}
+    assert by_factor["voice"]["female"]["top1"] == 0.5 and by_factor["voice"]["male"]["mrr"] == 1.0
 
 
 # --- settings and the error boundary (issue 12) -------------------------------------------------------------

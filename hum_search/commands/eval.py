@@ -14,7 +14,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "eval", help="measure accuracy on labelled queries",
         description="Index DIR (unless the store already holds it), run every query of the queries file "
-                    "and report top-1/5/10, MRR, per-profile and per-SNR breakdowns, match-position "
+                    "and report top-1/5/10, MRR, breakdowns per profile, SNR and what the queries file says "
+                    "of each recording (noise, voice, syllable, format, sr), match-position "
                     "accuracy, confidence (true/false accepts), query p50/p95 and index speed. The queries "
                     "file has one JSON object per line with \"query\" and \"song\" paths (relative to the "
                     "file's folder and to DIR), as in the development benchmark.")
@@ -82,8 +83,8 @@ def _pct(x) -> str:
 
 def _row(name: str, m: dict) -> str:
     if not m.get("n"):
-        return f"  {name:<14} {'-':>5}"
-    return (f"  {name:<14} {m['n']:>5}  {_pct(m['top1'])}  {_pct(m['top5'])}  {_pct(m['top10'])}  "
+        return f"  {name:<18} {'-':>5}"
+    return (f"  {name:<18} {m['n']:>5}  {_pct(m['top1'])}  {_pct(m['top5'])}  {_pct(m['top10'])}  "
             f"{m['mrr']:.3f}")
 
 
@@ -97,12 +98,15 @@ def print_report(report: EvalReport, worst: int) -> None:
     print(f"queries: {s['queries']} ({s['in_catalogue']} in the catalogue, {s['out_of_catalogue']} out, "
           f"{s['errors']} errors)")
     print()
-    print(f"  {'':<14} {'n':>5}  {'top-1':>6}  {'top-5':>6}  {'top-10':>6}  MRR")
+    print(f"  {'':<18} {'n':>5}  {'top-1':>6}  {'top-5':>6}  {'top-10':>6}  MRR")
     print(_row("all", s))
     for name, m in s["by_profile"].items():
         print(_row(f"profile {name}", m))
     for name, m in s["by_snr"].items():
         print(_row(f"SNR {name}", m))
+    for factor, groups in s["by_factor"].items():
+        for name, m in groups.items():
+            print(_row(f"{factor} {name}", m))
     print()
     if s["position_accuracy"] is not None:
         print(f"match position within 3 s (top-1 hits): {_pct(s['position_accuracy'])}")

@@ -85,10 +85,38 @@ def quality_hint(voiced_s: float, snr_db: float | None) -> str | None:
 
 
 STEADY_TONE_SEMITONES = 1.0  # voiced pitch spanning less than this (10th to 90th percentile) is one held note
+NOISY_FIX = "move closer to the microphone or away from the noise (a fan, a radio, a busy room) and hum the tune for at least 5 seconds"
 
 
-def _no_windows_error(contour: np.ndarray, name: str) -> NoMelodyError:
+def _noisy(snr_db: float | None) -> bool:
+    """Whether the background, not the humming, is the likely reason that too little melody was heard:
+    the voiced frames stand under LOW_SNR_DB above the steady background. (A fan's hum, or a radio,
+    can hide most of a hum's notes, so that what comes through looks like one held pitch or a few
+    short bursts: on a development-benchmark set under fans, traffic and cafe noise, one hum at 5 dB
+    was refused as "a steady tone" with two of its five notes lost.)"""
+    return snr_db is not None and snr_db < LOW_SNR_DB
+
+
+def _noise_words(snr_db: float) -> str:
+    """How far the humming stood above the background, in words."""
+    if snr_db < 1.0:  # (noise alone reads so too: what "humming" was heard is the noise's)
+        return "nothing stands out from the background noise"
+    return f"the humming stands only about {snr_db:.0f} dB above the background noise"
+
+
+def _too_short_error(voiced_s: float, name: str, snr_db: float | None) -> NoMelodyError:
+    """Less than melody.MIN_VOICED_S of humming heard: in noise, say that the noise hid it."""
+    heard = f"only {voiced_s:.1f} s of humming was heard in {name} (at least {melody.MIN_VOICED_S:.0f} s needed)"
+    if _noisy(snr_db):
+        return NoMelodyError(f"{heard}: {_noise_words(snr_db)}", NOISY_FIX)
+    return NoMelodyError(heard, "hum or sing the tune for at least 5 seconds, close to the microphone")
+
+
+def _no_windows_error(contour: np.ndarray, name: str, snr_db: float | None = None) -> NoMelodyError:
     """Why a hum with enough voiced sound still gave no window to search with."""
+    if _noisy(snr_db):
+        return NoMelodyError(f"no melody heard in {name}: only a few notes came through, {_noise_words(snr_db)}",
+                             NOISY_FIX)
     voiced = contour[np.isfinite(contour)]
     if len(voiced) and np.percentile(voiced, 90) - np.percentile(voiced, 10) < STEADY_TONE_SEMITONES:
         return NoMelodyError(f"no melody heard in {name}: a steady tone (one held pitch), not a tune",
@@ -124,13 +152,10 @@ def analyze_query(source: AudioSource) -> QueryAnalysis:
     trimmed, first = melody.trim(contour)
     voiced = melody.voiced_seconds(trimmed)
     if voiced < melody.MIN_VOICED_S:
-        raise NoMelodyError(
-            f"only {voiced:.1f} s of humming was heard in {describe(source)} (at least {melody.MIN_VOICED_S:.0f} s needed)",
-            "hum or sing the tune for at least 5 seconds, close to the microphone",
-        )
+        raise _too_short_error(voiced, describe(source), hum.snr_db)
     windows = melody.query_windows(trimmed)
     if len(windows.vectors) == 0:
-        raise _no_windows_error(trimmed, describe(source))
+        raise _no_windows_error(trimmed, describe(source), hum.snr_db)
     t2 = time.perf_counter()
     return QueryAnalysis(duration_s=audio.duration_s, contour=trimmed, contour_offset_s=first / melody.CONTOUR_FPS,
                          windows=windows, voiced_s=voiced,
