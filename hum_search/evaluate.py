@@ -5,8 +5,8 @@ The queries file has one JSON object per line with at least ``query`` (the recor
 paths from the music folder: the format of the development benchmark (shared/qbh), so a user can
 point it at their own recordings or at a public query-by-humming corpus converted to it. Optional
 fields are used for breakdowns: ``profile``, ``snr_db``, the recording's ``noise``, ``voice``,
-``format`` and ``sr`` (BREAKDOWN_FIELDS: the factors of the benchmark scorer's breakdown), and
-``start_s`` and ``song_pass_starts_s`` (match-position accuracy).
+``syllable``, ``format`` and ``sr`` (BREAKDOWN_FIELDS: the factors of the benchmark scorer's
+breakdown), and ``start_s`` and ``song_pass_starts_s`` (match-position accuracy).
 
 Out-of-catalogue behaviour: with ``ooc_fraction`` > 0, that share of the queried songs (a fixed,
 hash-based choice) is left out of the index, so their queries have no right answer. The report then

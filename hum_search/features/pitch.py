@@ -89,14 +89,14 @@ class HumParams(TrackerParams):
 
 
 # A hum's Viterbi pays 0.7 per semitone of jump (the default 1.0 until stop 41). In noise every
-# candidate's salience share is lower and closer to the others', so a true interval of a few
-# semitones could cost more than staying on a wrong candidate for a short note: under an appliance
-# a male hum whose low partials were hidden stayed on the 4th-harmonic reading of one loud partial
-# (188 Hz) while the salience preferred the sung 150 Hz by 14 % (docs/melody.md, stop 41). Measured
-# on the development benchmark's medium instances, seeds 0-3, the CLI's search from cached audio:
-# `wide` MRR 0.933 / 0.969 / 0.951 / 0.964 -> 0.939 / 0.969 / 0.958 / 0.965 (0.6 the same, 0.5
-# and 0.8 less), top-10 +1 hum on seeds 0 and 2, `dev` and out-of-catalogue answers the same to a
-# hum; noise alone is voiced no more often.
+# candidate's salience share is lower and closer to the others', so a sung interval of a few
+# semitones could cost more than staying on another source's pitch through a short note; the hums
+# it moved up were mostly hummed in a crowd at 3-8.5 dB. Development benchmark, medium instances,
+# seeds 0-3, `bash benchmarks/qbh.sh dw|dw1|dw2|dw3`: `wide` MRR 0.933 / 0.969 / 0.951 / 0.964 ->
+# 0.939 / 0.969 / 0.958 / 0.965, top-10 +1 hum on seeds 0 and 2; `dev` 0.990 / 0.993 / 0.978 / 0.987
+# -> 0.990 / 0.990 / 0.982 / 0.990; confident answers out of the catalogue within a hum either way;
+# 0.6 the same, 0.5 and 0.8 less (a harness on cached audio); noise alone voiced no more often.
+# docs/melody.md "A hum's pitch jumps cost less" (stop 41).
 HUM_JUMP_COST_PER_SEMITONE = 0.7
 HUM = HumParams(fmin_hz=65.0, fmax_hz=4000.0, fix_harmonic_jumps=True, min_peakiness=2.3,
                 jump_cost_per_semitone=HUM_JUMP_COST_PER_SEMITONE)
