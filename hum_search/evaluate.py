@@ -88,9 +88,8 @@ class EvalReport:
         out["by_profile"] = {k: _rank_metrics(v) for k, v in _group(inc, lambda o: o.info.get("profile")).items()}
         by_snr = _group(inc, _snr_bucket)  # in the buckets' order, low SNR first
         out["by_snr"] = {name: _rank_metrics(by_snr[name]) for _, _, name in SNR_BUCKETS if name in by_snr}
-        out["by_factor"] = {f: {k: _rank_metrics(v) for k, v in _group(inc, lambda o, f=f: o.info.get(f)).items()}
-                            for f in BREAKDOWN_FIELDS}
-        out["by_factor"] = {f: groups for f, groups in out["by_factor"].items() if groups}
+        groups = {f: _group(inc, lambda o, f=f: o.info.get(f)) for f in BREAKDOWN_FIELDS}
+        out["by_factor"] = {f: {k: _rank_metrics(v) for k, v in g.items()} for f, g in groups.items() if g}
         return out
 
     def worst(self, n: int = 10) -> list[QueryOutcome]:
