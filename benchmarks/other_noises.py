@@ -125,7 +125,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instance", type=Path, required=True, help="a generated instance (its catalogue is reused)")
     ap.add_argument("--out", type=Path, required=True, help="where the new hums go (replaced if present)")
-    ap.add_argument("--kinds", default=DEFAULT_KINDS, help=f"noise kinds and weights (default {DEFAULT_KINDS})")
+    ap.add_argument("--kinds", default=DEFAULT_KINDS,
+                    help=f"noise kinds and weights: the generator's, or ours ({', '.join(OWN_KINDS)}); "
+                         f"default {DEFAULT_KINDS}")
     ap.add_argument("--queries", type=int, default=150)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--qbh", type=Path, default=DEFAULT_QBH, help="the benchmark's folder")
