@@ -216,7 +216,7 @@ def _run_queries(searcher: Searcher, queries: list[dict[str, Any]], holdout: set
         if progress:
             progress("query", i, len(queries))
         target = q["song_abs"]
-        info = {k: q[k] for k in ("profile", "snr_db", "tempo_factor", "transpose_semitones", "syllable",
+        info = {k: q[k] for k in ("profile", "snr_db", "tempo_factor", "transpose_semitones",
                                   *BREAKDOWN_FIELDS) if k in q}
         try:
             resp = searcher.search(q["query_abs"], top=TOP, query_name=q["query"])
