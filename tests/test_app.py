@@ -375,6 +375,7 @@ def test_no_confident_match_shows_muted_guesses(catalogue, monkeypatch):
     assert not at.exception and not at.error
     warning = texts(at.warning)
     assert "No confident match" in warning and "nearest guesses" in warning.lower() and "Fix:" in warning
+    assert "hum longer" in warning or "background noise" in warning or "know well" in warning  # SearchResponse.hint
     assert at.main.subheader[0].value == "Nearest guesses"
     assert card_titles(at)  # the guesses are still shown
     assert ":gray-badge[" in texts(at.main.markdown)  # muted: grey score badges

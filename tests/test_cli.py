@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from hum_search import cli
-from hum_search.features.extract import current_spec
+from hum_search.features import melody
+from hum_search.features.extract import UNSURE_TIP, QueryAnalysis, current_spec
 from hum_search.search.searcher import Result, SearchResponse
 from hum_search.store.embedded import EmbeddedStore
 from hum_search.types import SongMeta
@@ -68,9 +69,10 @@ def test_query_json_contract_field_by_field(lib, capsys, monkeypatch):
     assert len(lines) == 2  # exactly one line per query, nothing else on stdout
     for line, q, expected_song in zip(lines, given, [lib.songs[0], lib.songs[2]]):
         obj = json.loads(line)
-        assert {"query", "results", "timing_ms", "confident"} <= set(obj)
+        assert {"query", "results", "timing_ms", "confident", "hint"} <= set(obj)
         assert obj["query"] == q
         assert isinstance(obj["confident"], bool)
+        assert (obj["hint"] is None) == obj["confident"]  # what to do differently, only when unsure
         assert set(obj["timing_ms"]) == TIMING_KEYS
         assert all(isinstance(v, (int, float)) and v >= 0 for v in obj["timing_ms"].values())
         res = obj["results"]
@@ -156,6 +158,39 @@ def test_table_says_when_there_is_no_confident_match():
     text = format_table(resp, "q.wav")
     assert "Ode — Ludwig" in text and "1:05–1:14" in text and "/music/Folk/x.flac" in text
     assert "no confident match" in text
+
+
+def _analysis(voiced_s: float, snr_db: float | None) -> QueryAnalysis:
+    empty = np.zeros(0, np.float32)
+    return QueryAnalysis(duration_s=voiced_s + 1.0, contour=empty, contour_offset_s=0.0,
+                         windows=melody.query_windows(empty), voiced_s=voiced_s, snr_db=snr_db)
+
+
+@pytest.mark.parametrize("voiced_s, snr_db, says, not_says", [
+    (6.0, 25.0, "hum longer (10-15 s; 6 s of humming was heard)", "background noise"),
+    (7.9, None, "hum longer", "background noise"),
+    (12.0, 4.0, "less background noise", "hum longer"),
+    (6.0, 4.0, "less background noise: move closer to the microphone or away from the noise; hum longer", UNSURE_TIP),
+    (12.0, 25.0, UNSURE_TIP, "hum longer"),  # nothing in the recording to blame: still what helps most
+])
+def test_an_unsure_answer_says_what_to_do(voiced_s, snr_db, says, not_says):
+    """An answer that is not confident carries one hint (the table's line and the JSON's ``hint``):
+    a longer hum under UNSURE_SHORT_HUM_S of humming, less noise under LOW_SNR_DB; a confident answer none."""
+    from hum_search.commands.query import format_table
+
+    meta = SongMeta(song_id="0123456789abcdef", path="/music/Folk/x.flac", title="Ode", artist="Ludwig", album=None,
+                    genre="Folk", duration_s=180.0, content_hash="0" * 64, file_size=1, file_mtime=0.0,
+                    indexed_at="2026-01-01T00:00:00Z")
+    resp = SearchResponse(query="q.wav", mode="hum", results=[Result(1, meta, 0.31, 1.2, 65.0, 74.5)],
+                          confident=False, timing_ms={"total": 12.0}, analysis=_analysis(voiced_s, snr_db))
+    hint_lines = [ln for ln in format_table(resp, "q.wav").splitlines() if ln.strip().startswith("hint:")]
+    assert len(hint_lines) == 1 and says in hint_lines[0] and not_says not in hint_lines[0]
+    assert resp.to_dict()["hint"] == resp.hint and says in resp.hint
+    resp.confident = True
+    assert resp.hint is None and resp.to_dict()["hint"] is None
+    assert "hint:" not in format_table(resp, "q.wav")
+    resp.confident, resp.mode = False, "sound"  # "sounds like": no humming to change
+    assert resp.hint is None
     resp.results, resp.confident = [], False
     assert "no matching songs in genre Jazz" in format_table(resp, "q.wav", ["Jazz"])
 

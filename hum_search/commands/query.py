@@ -199,8 +199,8 @@ def format_table(resp, name: str, genres=None) -> str:
     if not resp.confident:
         lines.append("  no confident match: these are the closest songs, but none stands out"
                      if resp.mode == "hum" else "  no confident match")
-        if qa is not None and qa.hint:
-            lines.append(f"  hint: {qa.hint}")
+        if resp.hint:
+            lines.append(f"  hint: {resp.hint}")
     return "\n".join(lines)
 
 

@@ -67,21 +67,28 @@ class QueryAnalysis:
     audio_32k: np.ndarray | None = None  # kept for the sound channel
     timing_ms: dict[str, float] = field(default_factory=dict)
     snr_db: float | None = None  # how far the voice stands above the steady background (pitch.track_hum)
-    hint: str | None = None  # what the person could do for a better query (quality_hint), for front ends
 
 
 LOW_SNR_DB = 10.0  # under this estimated SNR a query's match is often wrong or unconfident (wide profile)
-SHORT_HUM_S = 5.0  # voiced seconds under which the hint asks for a longer hum
+SHORT_HUM_S = 5.0  # voiced seconds under which a hum is short (scoring.short_hum_offset)
+# What a hum whose answer is not confident should change (``unsure_hint``). Such answers most often
+# came from a hum of a few notes: on the development benchmark's `wide` hums (four generator seeds,
+# 600, each searched with its song in the catalogue; benchmarks/fit_score.py's rows), answers were
+# confident and right for 73-75 % of the hums with 5-8 s of voiced sound and for 89-95 % of those
+# with 8-13 s (`dev`: 94-98 % and 95-100 %); by the estimated SNR, 71 % under 9 dB and 85-89 % above.
+UNSURE_SHORT_HUM_S = 8.0  # voiced seconds under which the hint asks for a longer hum
+UNSURE_TIP = "hum a part of the tune you know well (its opening or its chorus) steadily for 10-15 s"
 
 
-def quality_hint(voiced_s: float, snr_db: float | None) -> str | None:
-    """A one-line suggestion when the recording is what limits the search, else None."""
+def unsure_hint(voiced_s: float, snr_db: float | None) -> str:
+    """A one-line suggestion for a hum whose answer is not confident: less noise (under LOW_SNR_DB),
+    a longer hum (under UNSURE_SHORT_HUM_S), or else UNSURE_TIP."""
     tips = []
     if snr_db is not None and snr_db < LOW_SNR_DB:
         tips.append("less background noise: move closer to the microphone or away from the noise")
-    if voiced_s < SHORT_HUM_S:
-        tips.append(f"hum longer (about 10 s; {voiced_s:.0f} s of humming was heard)")
-    return "; ".join(tips) or None
+    if voiced_s < UNSURE_SHORT_HUM_S:
+        tips.append(f"hum longer (10-15 s; {voiced_s:.0f} s of humming was heard)")
+    return "; ".join(tips) or UNSURE_TIP
 
 
 STEADY_TONE_SEMITONES = 1.0  # voiced pitch spanning less than this (10th to 90th percentile) is one held note
@@ -160,4 +167,4 @@ def analyze_query(source: AudioSource) -> QueryAnalysis:
     return QueryAnalysis(duration_s=audio.duration_s, contour=trimmed, contour_offset_s=first / melody.CONTOUR_FPS,
                          windows=windows, voiced_s=voiced,
                          timing_ms={"decode": 1e3 * (t1 - t0), "features": 1e3 * (t2 - t1)},
-                         snr_db=hum.snr_db, hint=quality_hint(voiced, hum.snr_db))
+                         snr_db=hum.snr_db)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..features.extract import QueryAnalysis
+from ..features.extract import QueryAnalysis, unsure_hint
 from ..types import SongMeta
 from .scoring import CONFIDENT_MIN_SCORE
 
@@ -41,8 +41,16 @@ class SearchResponse:
     timing_ms: dict[str, float]
     analysis: QueryAnalysis | None = None
 
+    @property
+    def hint(self) -> str | None:
+        """What the person could do for a better hum when its answer is not confident (None when it
+        is, and in "sounds like" mode): the front ends' one source for it (``extract.unsure_hint``)."""
+        if self.confident or self.mode != "hum" or self.analysis is None:
+            return None
+        return unsure_hint(self.analysis.voiced_s, self.analysis.snr_db)
+
     def to_dict(self) -> dict:
-        return {"query": self.query, "mode": self.mode, "confident": self.confident,
+        return {"query": self.query, "mode": self.mode, "confident": self.confident, "hint": self.hint,
                 "results": [r.to_dict() for r in self.results],
                 "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()}}
 

@@ -41,7 +41,7 @@ CONFIDENT_MIN_SCORE = 0.5
 # of 10,000 to 1. The lowest best costs of the 2,398 fitting rows: 0.022, 0.022, 0.032, 0.033, 0.038,
 # then 0.05 and up (of the previous fit's 1,200: 0.033, then 0.074).
 MARGIN_COST_FLOOR = 0.05
-# A hum with under SHORT_HUM_S of voiced sound (where the app's hint asks for a longer one) holds a
+# A hum with under SHORT_HUM_S of voiced sound (one the hint asks to be longer: extract.unsure_hint) holds a
 # few notes, and a phrase that short often recurs in another tune: out of the catalogue, the best
 # song can then lead the others by as much as a right answer does, so the model above (fitted on
 # whole hums) is too sure of it, the more so the shorter the hum. Its log-odds are lowered by

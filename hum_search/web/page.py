@@ -312,7 +312,7 @@ def show_outcome(eng: session.AppEngine, outcome: session.Outcome, genres: list[
     if resp.confident:
         st.subheader("Best matches" if resp.mode == "hum" else "Songs that sound alike")
     else:
-        hint = resp.analysis.hint if resp.analysis is not None else None
+        hint = resp.hint
         st.warning("**No confident match.** None of the songs matches clearly. Fix: "
                    + (plain(hint) if hint else f"{session.MIN_QUERY_HINT}, a part you know well, close to the microphone")
                    + ". The nearest guesses are below.")
