@@ -19,6 +19,12 @@ hummed song, the hum's profile and voiced seconds (cached per instance under ``-
 - the same procedure fitted on all instances but one and tested on the one left out.
 
 The short-hum offset (``scoring.short_hum_offset``) is applied to every score, not fitted.
+
+``--by FIELD`` (repeat) also splits one profile's hums (``--by-profile``, default ``wide``) into
+quarters by a field of the generator's queries file (``n_notes``, ``duration_s``, ``snr_db``,
+``tempo_factor``, ``pitch_err_cents``, ``rt60``...) or by ``voiced_s`` (the seconds of humming
+heard), and prints each quarter's true accepts and rank-1 share under the shipped score
+(docs/melody.md "Where the `wide` true accepts are lost").
 """
 
 from __future__ import annotations
@@ -108,6 +114,31 @@ def report(name: str, rows: list[dict], hums: dict[str, int], coef, bias, thresh
     return f"  {name} at {threshold:g}: " + ", ".join(parts)
 
 
+def quarters(data, field: str, profile: str) -> str:
+    """One line: the profile's in-catalogue rows split into quarters by ``field`` (module docstring)."""
+    values, sure, right = [], [], []
+    for _, rows, _, meta in data:
+        for r in rows:
+            if r["profile"] != profile or r["state"] != "in":
+                continue
+            v = r["voiced_s"] if field == "voiced_s" else meta.get(r["query"], {}).get(field)
+            if v is None:
+                continue
+            p = scoring.probability(r["terms"], r["voiced_s"])
+            values.append(float(v))
+            sure.append(r["right"] and p >= scoring.CONFIDENT_MIN_SCORE)
+            right.append(r["right"])
+    if not values:
+        return f"  {field}: no hum of profile {profile} has it"
+    v, sure, right = np.array(values), np.array(sure), np.array(right)
+    edges = np.percentile(v, [0, 25, 50, 75, 100])
+    parts = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (v >= lo) & (v <= hi)
+        parts.append(f"[{lo:g}, {hi:g}] {m.sum()} hums: {100 * sure[m].mean():.0f} / {100 * right[m].mean():.0f} %")
+    return f"  {field}: " + " | ".join(parts)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instance", action="append", required=True, metavar="DIR=STORE",
@@ -115,6 +146,9 @@ def main() -> int:
     ap.add_argument("--rows", default=None, metavar="DIR", help="cache the rows here (one JSON file per instance)")
     ap.add_argument("--cap", type=float, default=2.5, help="%% of out-of-catalogue rows allowed confident per profile")
     ap.add_argument("--step", type=float, default=0.05, help="threshold step")
+    ap.add_argument("--by", action="append", default=[], metavar="FIELD",
+                    help="also split the hums into quarters by this queries-file field or voiced_s (repeat)")
+    ap.add_argument("--by-profile", default="wide", help="the profile --by splits (default: wide)")
     a = ap.parse_args()
     data = []
     for spec in a.instance:
@@ -128,25 +162,32 @@ def main() -> int:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 cache.write_text(json.dumps(rows))
         hums: dict[str, int] = {}
+        meta = {}
         for line in open(os.path.join(instance, "queries.jsonl")):
-            prof = json.loads(line).get("profile", "dev")
+            q = json.loads(line)
+            prof = q.get("profile", "dev")
             hums[prof] = hums.get(prof, 0) + 1
-        data.append((Path(instance).name, rows, hums))
+            meta[q["query"]] = q
+        data.append((Path(instance).name, rows, hums, meta))
     print("true / false accepts (in / out of the catalogue), per profile")
     print("the shipped score:")
     shipped = np.array(scoring.COEFFICIENTS)
-    for name, rows, hums in data:
+    for name, rows, hums, _ in data:
         print(report(name, rows, hums, shipped, scoring.SCORE_BIAS, scoring.CONFIDENT_MIN_SCORE))
-    every = [r for _, rows, _ in data for r in rows]
-    total = {p: sum(h.get(p, 0) for _, _, h in data) for p in PROFILES_CHECKED}
+    if a.by:
+        print(f"{a.by_profile} hums in the catalogue by quarter, confident and right / right at rank 1 (shipped score):")
+        for field in a.by:
+            print(quarters(data, field, a.by_profile))
+    every = [r for _, rows, _, _ in data for r in rows]
+    total = {p: sum(h.get(p, 0) for _, _, h, _ in data) for p in PROFILES_CHECKED}
     coef, bias = fit(every)
     t = threshold_rule(every, total, coef, bias, a.cap, a.step)
     print(f"fitted on all: bias {bias:.3f}, coefficients {np.round(coef, 3).tolist()} "
           f"(cost, margin, first rank, matched, matched lead); threshold {t:g}")
     print("fitted on all but one, tested on that one:")
-    for k, (name, rows, hums) in enumerate(data):
-        rest = [r for j, (_, rs, _) in enumerate(data) if j != k for r in rs]
-        rest_hums = {p: sum(h.get(p, 0) for j, (_, _, h) in enumerate(data) if j != k) for p in PROFILES_CHECKED}
+    for k, (name, rows, hums, _) in enumerate(data):
+        rest = [r for j, (_, rs, _, _) in enumerate(data) if j != k for r in rs]
+        rest_hums = {p: sum(h.get(p, 0) for j, (_, _, h, _) in enumerate(data) if j != k) for p in PROFILES_CHECKED}
         c, b = fit(rest)
         print(report(name, rows, hums, c, b, threshold_rule(rest, rest_hums, c, b, a.cap, a.step)))
     return 0
