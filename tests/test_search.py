@@ -45,7 +45,7 @@ def test_two_songs_that_both_align_perfectly_are_a_tie_not_a_confident_match():
 def test_a_song_the_first_stage_ranked_low_is_less_likely():
     """The same alignment cost and margin, the song ranked 0th, 5th, 50th by the first stage: two
     stages that agree are surer (scoring.SCORE_FIRST_RANK)."""
-    scores = [_score(0.4, 0.55, rank) for rank in (0, 5, 50)]
+    scores = [_score(0.5, 0.52, rank) for rank in (0, 5, 50)]
     assert scores[0] > scores[1] > scores[2]
     assert scores[0] >= CONFIDENT_MIN_SCORE > scores[2]
 
