@@ -43,8 +43,8 @@ CONFIDENT_MIN_SCORE = 0.4
 # of 10,000 to 1. The lowest best costs of the 2,398 fitting rows: 0.022, 0.022, 0.032, 0.033, 0.038,
 # then 0.05 and up (of the previous fit's 1,200: 0.033, then 0.074).
 MARGIN_COST_FLOOR = 0.05
-# A hum with under SHORT_HUM_S of voiced sound (one the hint asks to be longer: extract.unsure_hint) holds a
-# few notes, and a phrase that short often recurs in another tune: out of the catalogue, the best
+# A hum with under SHORT_HUM_S of voiced sound (one the hint asks to be longer: extract.unsure_hint)
+# holds a few notes, and a phrase that short often recurs in another tune: out of the catalogue, the best
 # song can then lead the others by as much as a right answer does, so the model above (fitted on
 # whole hums) is too sure of it, the more so the shorter the hum. Its log-odds are lowered by
 # SHORT_HUM_LOGIT and SHORT_HUM_LOGIT_PER_S per second under SHORT_HUM_S (4.5 s voiced: odds / 4.5;
@@ -60,10 +60,11 @@ MARGIN_COST_FLOOR = 0.05
 # one of its out-of-catalogue ones (1.3 -> 0.7 %); hums cut at 6 s: 0.7-2.7 points fewer true
 # accepts, false accepts the same or 0.7 fewer. Measured at a threshold of 0.6; with the threshold at
 # 0.5 the offset grew by the difference of their log-odds (log 1.5 = 0.405), so that a short hum has
-# to clear the bar it had, and again with the threshold at 0.4 (stop 43: 1.4 -> 1.8). Hums cut 4.5 s after their first voiced frame (the contour cut,
-# windows made again; seeds 0 / 1, each hum in and out of the catalogue), previous release -> this
-# one: dev 71.3 / 71.3 % true accepts with 2.7 / 2.7 % false -> 73.3 / 73.3 % with 3.3 / 2.7 %,
-# wide 34.0 / 34.7 % with 0.7 / 0.0 % -> 39.3 / 36.7 % with 0.7 / 0.0 %.
+# to clear the bar it had, and again with the threshold at 0.4 (stop 43: 1.4 -> 1.8). Hums cut 4.5 s
+# after their first voiced frame (the contour cut, windows made again; seeds 0 / 1, each hum in and
+# out of the catalogue), previous release -> this one: dev 71.3 / 71.3 % true accepts with 2.7 / 2.7
+# % false -> 73.3 / 73.3 % with 3.3 / 2.7 %, wide 34.0 / 34.7 % with 0.7 / 0.0 % -> 39.3 / 36.7 %
+# with 0.7 / 0.0 %.
 SHORT_HUM_LOGIT = 1.8
 SHORT_HUM_LOGIT_PER_S = 1.0
 
